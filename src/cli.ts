@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The `sluice` command line: one program, subcommands registered by the module
+// that owns each job.
+import { Command } from 'commander';
+import { registerDaemonCommand } from './daemon/cli.js';
+import { registerLabCommands } from './lab/cli.js';
+import { registerPolicyCommands } from './api/policy-cli.js';
+
+const program = new Command('sluice')
+  .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
+  .showHelpAfterError();
+
+registerDaemonCommand(program);
+registerLabCommands(program);
+registerPolicyCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// `sluice daemon`: runs the dataplane of one host until SIGINT/SIGTERM.
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { FileStore } from '../store/file-store.js';
+import { Daemon } from './daemon.js';
+
+export function registerDaemonCommand(program: Command): void {
+  program
+    .command('daemon')
+    .description('run the dataplane of one host: endpoints, overlay and policy')
+    .requiredOption('-c, --config <file>', 'cluster YAML file (the embedded file store)')
+    .requiredOption('--host <name>', 'which host of the config this daemon is')
+    .option('--ready-file <path>', 'write this file once every endpoint is up')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (opts: { config: string; host: string; readyFile?: string; logLevel: string }) => {
+      const log = pino({ level: opts.logLevel, base: { host: opts.host } });
+      const store = new FileStore(opts.config);
+      const daemon = new Daemon({ store, hostName: opts.host, log, readyFile: opts.readyFile });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'shutting down');
+        daemon.stop().then(() => process.exit(0), (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      try {
+        await daemon.start();
+      } catch (err) {
+        log.fatal({ err }, 'daemon failed to start');
+        await daemon.stop();
+        throw err;
+      }
+    });
+}

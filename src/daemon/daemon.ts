@@ -1,0 +1,176 @@
+// The composition root: store → peers, endpoints and routes → dataplane.
+//
+//   Store ──snapshot──► Daemon.#apply ──► PeerTable (other hosts' subnets)
+//                                    └──► Endpoints (TUN per local pod) ──► Router
+//   TUN fds ──Poller──► Forwarder ──► TUN fds / UDP socket
+//   UDP fd  ──Poller──┘
+import { unlink, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { native, type Poller } from '../native/binding.js';
+import { createBackend, type OverlayBackend, type OverlayLocal } from '../overlay/backend.js';
+import { parseMac } from '../overlay/peer.js';
+import { PeerTable } from '../overlay/peer-table.js';
+import { dropName } from '../packet/drop.js';
+import { Endpoint } from '../dataplane/endpoint.js';
+import { Forwarder } from '../dataplane/forwarder.js';
+import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
+import { openGate } from '../dataplane/policy-gate.js';
+import { Router } from '../dataplane/router.js';
+import type { EndpointRecord, HostRecord, Store, StoreSnapshot } from '../store/store.js';
+import { subnetGateway4, subnetGateway6 } from './gateway.js';
+import { mtuOfAddress } from './ip.js';
+import { ipv4ToUint32 } from '../dataplane/addresses.js';
+
+/** Packets per batch: one native call moves up to this many. */
+const BATCH_SIZE = 64;
+/** A slot holds the largest IP packet, so an oversized one is seen whole and answered with ICMP. */
+const SLOT_SIZE = HEADROOM + 65536;
+const SOCKET_BUFFER_BYTES = 4 << 20;
+const STATS_INTERVAL_MS = 30_000;
+
+export interface DaemonOptions {
+  store: Store;
+  hostName: string;
+  log: Logger;
+  readyFile?: string;
+}
+
+export class Daemon {
+  readonly #o: DaemonOptions;
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #pollers = new Map<Endpoint, Poller>();
+  #self!: HostRecord;
+  #backend!: OverlayBackend;
+  #local!: OverlayLocal;
+  #peers!: PeerTable;
+  #router!: Router;
+  #forwarder!: Forwarder;
+  #udpFd = -1;
+  #udpPoller: Poller | undefined;
+  #endpointMtu = 0;
+  #unwatch: (() => void) | undefined;
+  #statsTimer: NodeJS.Timeout | undefined;
+  /** Serialises snapshot application: endpoint setup is async. */
+  #applying: Promise<void> = Promise.resolve();
+
+  constructor(o: DaemonOptions) {
+    this.#o = o;
+  }
+
+  get forwarder(): Forwarder { return this.#forwarder; }
+
+  async start(): Promise<void> {
+    const { store, hostName, log } = this.#o;
+    const snap = await store.load();
+    const self = snap.hosts.find((h) => h.name === hostName);
+    if (!self) {
+      throw new Error(`--host ${hostName}: no such host in the config (hosts: ${snap.hosts.map((h) => h.name).join(', ') || 'none'})`);
+    }
+    this.#self = self;
+    const cfg = snap.config;
+    const underlayMtu = cfg.mtu ?? await mtuOfAddress(self.publicIP);
+    if (underlayMtu === undefined) {
+      throw new Error(`hosts[${hostName}].publicIP: ${self.publicIP} is not an address of any interface here (set network.MTU or fix publicIP)`);
+    }
+    this.#local = { vtepMac: parseMac(self.vtepMAC, `host "${hostName}"`, 'vtepMAC') };
+    this.#backend = createBackend(cfg.backend.type, { local: this.#local, vni: cfg.backend.vni, port: cfg.backend.port });
+    this.#endpointMtu = underlayMtu - this.#backend.overhead;
+    this.#peers = new PeerTable(this.#backend.port, []);
+    this.#router = new Router(this.#peers);
+    this.#udpFd = native.udpOpen(ipv4ToUint32(self.publicIP), self.port ?? this.#backend.port, SOCKET_BUFFER_BYTES);
+    this.#forwarder = new Forwarder({
+      router: this.#router,
+      backend: this.#backend,
+      local: this.#local,
+      gate: openGate,
+      udpFd: this.#udpFd,
+      tunBatch: new PacketBatch(BATCH_SIZE, SLOT_SIZE),
+      udpBatch: new PacketBatch(BATCH_SIZE, SLOT_SIZE),
+      overlayMtu: this.#endpointMtu,
+      routerAddr4: subnetGateway4(self.subnet),
+      routerAddr6: subnetGateway6(self.ipv6Subnet),
+    });
+    const fwd = this.#forwarder;
+    this.#udpPoller = new native.Poller(this.#udpFd, (err) => {
+      if (err) log.error({ err }, 'underlay socket poll failed');
+      else fwd.onUnderlayReadable();
+    });
+    this.#udpPoller.start();
+    log.info({ backend: cfg.backend.type, underlay: `${self.publicIP}:${self.port ?? this.#backend.port}`,
+      subnet: self.subnet, underlayMtu, endpointMtu: this.#endpointMtu }, 'dataplane up');
+
+    await this.#apply(snap);
+    this.#unwatch = store.watch(
+      (s) => { this.#applying = this.#applying.then(() => this.#apply(s)).catch((err) => log.error({ err }, 'applying store update failed')); },
+      (err) => log.error({ err: err.message }, 'store update rejected; keeping the running state'),
+    );
+    this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
+    if (this.#o.readyFile) await writeFile(this.#o.readyFile, `${process.pid}\n`);
+    log.info({ endpoints: this.#endpoints.size, peers: this.#peers.peers().length }, 'ready');
+  }
+
+  /** Brings peers and local endpoints in line with a snapshot. */
+  async #apply(snap: StoreSnapshot): Promise<void> {
+    const log = this.#o.log;
+    try {
+      this.#peers.replaceAll(snap.hosts.filter((h) => h.name !== this.#self.name));
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'peer update rejected; keeping the previous peers');
+    }
+    const wanted = new Map<string, EndpointRecord>();
+    for (const e of snap.endpoints) if (e.host === this.#self.name) wanted.set(`${e.namespace}/${e.name}`, e);
+    for (const [key, ep] of this.#endpoints) {
+      const w = wanted.get(key);
+      if (w && JSON.stringify(w) === JSON.stringify(ep.record)) continue;
+      this.#removeEndpoint(key, ep);
+    }
+    for (const [key, rec] of wanted) {
+      if (this.#endpoints.has(key)) continue;
+      const ep = new Endpoint(rec, this.#endpointMtu, BATCH_SIZE + 16);
+      try {
+        await ep.open();
+      } catch (err) {
+        log.error({ endpoint: key, err: (err as Error).message }, 'endpoint setup failed');
+        continue;
+      }
+      this.#endpoints.set(key, ep);
+      const poller = new native.Poller(ep.fd, (err) => {
+        if (err) log.error({ endpoint: key, err }, 'endpoint poll failed');
+        else this.#forwarder.onEndpointReadable(ep);
+      });
+      poller.start();
+      this.#pollers.set(ep, poller);
+      log.info({ endpoint: key, ip: rec.ip, netns: rec.netns, tun: ep.tunName }, 'endpoint up');
+    }
+    this.#router.setEndpoints(this.#endpoints.values());
+  }
+
+  #removeEndpoint(key: string, ep: Endpoint): void {
+    this.#pollers.get(ep)?.close();
+    this.#pollers.delete(ep);
+    ep.close();
+    this.#endpoints.delete(key);
+    this.#o.log.info({ endpoint: key }, 'endpoint removed');
+  }
+
+  #logStats(): void {
+    const f = this.#forwarder;
+    const drops: Record<string, number> = {};
+    f.drops.counts.forEach((n, code) => { if (n > 0) drops[dropName(code)] = n; });
+    this.#o.log.info({ udpRx: f.udpRxPackets, udpTx: f.udpTx.sentPackets, drops }, 'counters');
+  }
+
+  /** Removes every device and socket this daemon made. Safe to call after a failed start. */
+  async stop(): Promise<void> {
+    this.#unwatch?.();
+    if (this.#statsTimer) clearInterval(this.#statsTimer);
+    await this.#applying.catch(() => undefined);
+    for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep);
+    this.#router?.setEndpoints([]);
+    this.#udpPoller?.close();
+    if (this.#udpFd >= 0) native.closeFd(this.#udpFd);
+    this.#udpFd = -1;
+    await this.#o.store.close();
+    if (this.#o.readyFile) await unlink(this.#o.readyFile).catch(() => undefined);
+  }
+}

@@ -1,0 +1,25 @@
+// The seam where policy meets the data path: every forwarded packet between an
+// endpoint and anything else is offered to a gate, which answers from its flow
+// cache (or, on a miss, asks the policy workers).
+import type { FlowKey } from '../packet/flow-key.js';
+import type { FlowKeyParser } from '../packet/flow-key-parser.js';
+import type { Endpoint } from './endpoint.js';
+
+export const Verdict = {
+  Allow: 0,
+  Deny: 1,
+  /** The gate kept a copy of the packet and will release or drop it later. */
+  Held: 2,
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+export interface PolicyGate {
+  /**
+   * Decides one packet. `from`/`to` are the local endpoints it leaves/enters
+   * (undefined for the remote side). `parsed` holds the packet's parse state.
+   */
+  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict;
+}
+
+/** The gate of a host with no policy at all: Kubernetes and Calico leave unselected endpoints open. */
+export const openGate: PolicyGate = { decide: () => Verdict.Allow };
