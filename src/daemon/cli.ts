@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { FileStore } from '../store/file-store.js';
 import { Daemon } from './daemon.js';
+import { DEFAULT_API_ADDRESS, parseApiAddress } from '../api/server.js';
 
 export function registerDaemonCommand(program: Command): void {
   program
@@ -11,11 +12,13 @@ export function registerDaemonCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'cluster YAML file (the embedded file store)')
     .requiredOption('--host <name>', 'which host of the config this daemon is')
     .option('--ready-file <path>', 'write this file once every endpoint is up')
+    .option('--api <address>', `HTTP API address, HOST:PORT or unix:/path ("off" to disable)`, DEFAULT_API_ADDRESS)
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (opts: { config: string; host: string; readyFile?: string; logLevel: string }) => {
+    .action(async (opts: { config: string; host: string; readyFile?: string; api: string; logLevel: string }) => {
+      const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
       const log = pino({ level: opts.logLevel, base: { host: opts.host } });
       const store = new FileStore(opts.config);
-      const daemon = new Daemon({ store, hostName: opts.host, log, readyFile: opts.readyFile });
+      const daemon = new Daemon({ store, hostName: opts.host, log, readyFile: opts.readyFile, api });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

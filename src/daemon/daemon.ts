@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import { native, type Poller } from '../native/binding.js';
 import { createBackend, type OverlayBackend, type OverlayLocal } from '../overlay/backend.js';
 import { parseMac } from '../overlay/peer.js';
-import { PeerTable } from '../overlay/peer-table.js';
+import { PeerTable, type Peer } from '../overlay/peer-table.js';
+import { ApiServer, type ApiAddress } from '../api/server.js';
+import type { StatsSource } from '../api/stats.js';
 import { dropName } from '../packet/drop.js';
 import { Endpoint } from '../dataplane/endpoint.js';
 import { Forwarder } from '../dataplane/forwarder.js';
@@ -33,9 +35,11 @@ export interface DaemonOptions {
   hostName: string;
   log: Logger;
   readyFile?: string;
+  /** Where the HTTP API listens; undefined: no API. */
+  api?: ApiAddress;
 }
 
-export class Daemon {
+export class Daemon implements StatsSource {
   readonly #o: DaemonOptions;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #pollers = new Map<Endpoint, Poller>();
@@ -50,6 +54,8 @@ export class Daemon {
   #endpointMtu = 0;
   #unwatch: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
+  #api: ApiServer | undefined;
+  #ready = false;
   /** Serialises snapshot application: endpoint setup is async. */
   #applying: Promise<void> = Promise.resolve();
 
@@ -57,7 +63,13 @@ export class Daemon {
     this.#o = o;
   }
 
-  get forwarder(): Forwarder { return this.#forwarder; }
+  // StatsSource, for the HTTP API.
+  forwarder(): Forwarder | undefined { return this.#forwarder; }
+  endpoints(): Iterable<Endpoint> { return this.#endpoints.values(); }
+  peers(): Iterable<Peer> { return this.#peers?.peers() ?? []; }
+  health(): { status: 'ok' | 'starting'; reasons: string[] } {
+    return this.#ready ? { status: 'ok', reasons: [] } : { status: 'starting', reasons: ['endpoints not yet configured'] };
+  }
 
   async start(): Promise<void> {
     const { store, hostName, log } = this.#o;
@@ -105,6 +117,11 @@ export class Daemon {
       (err) => log.error({ err: err.message }, 'store update rejected; keeping the running state'),
     );
     this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
+    if (this.#o.api) {
+      this.#api = new ApiServer(this);
+      await this.#api.listen(this.#o.api);
+    }
+    this.#ready = true;
     if (this.#o.readyFile) await writeFile(this.#o.readyFile, `${process.pid}\n`);
     log.info({ endpoints: this.#endpoints.size, peers: this.#peers.peers().length }, 'ready');
   }
@@ -163,6 +180,7 @@ export class Daemon {
   /** Removes every device and socket this daemon made. Safe to call after a failed start. */
   async stop(): Promise<void> {
     this.#unwatch?.();
+    await this.#api?.close();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     await this.#applying.catch(() => undefined);
     for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep);

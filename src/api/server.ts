@@ -1,0 +1,95 @@
+// The daemon's local HTTP API: /healthz, /metrics (Prometheus), /stats (JSON).
+// Listens on 127.0.0.1:9765 by default, or on a unix socket ("unix:/path"),
+// which is how a lab reaches daemons living in other network namespaces.
+import { createServer, type Server } from 'node:http';
+import { unlink } from 'node:fs/promises';
+import { Gauge, Registry } from 'prom-client';
+import { collectStats, type StatsSource } from './stats.js';
+
+export const DEFAULT_API_ADDRESS = '127.0.0.1:9765';
+
+export type ApiAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/** Parses "HOST:PORT" or "unix:/path"; throws naming the flag. */
+export function parseApiAddress(text: string): ApiAddress {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path) throw new Error(`--api ${text}: missing socket path after "unix:"`);
+    return { kind: 'unix', path };
+  }
+  const m = /^(.*):(\d+)$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || port > 65535) throw new Error(`--api ${text}: expected HOST:PORT (e.g. ${DEFAULT_API_ADDRESS}) or unix:/path`);
+  return { kind: 'tcp', host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function metricsRegistry(src: StatsSource): Registry {
+  const registry = new Registry();
+  const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge) => void) =>
+    registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { this.reset(); read(this); } }));
+  gauge('sluice_drops_total', 'Packets dropped, by reason', ['reason'], (g) => {
+    for (const [reason, n] of Object.entries(collectStats(src).drops)) g.set({ reason }, n);
+  });
+  gauge('sluice_endpoint_packets_total', 'Packets per workload endpoint and direction', ['endpoint', 'direction'], (g) => {
+    for (const e of collectStats(src).endpoints) {
+      g.set({ endpoint: e.name, direction: 'from_workload' }, e.rxPackets);
+      g.set({ endpoint: e.name, direction: 'to_workload' }, e.txPackets);
+    }
+  });
+  gauge('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', ['direction'], (g) => {
+    const u = collectStats(src).underlay;
+    g.set({ direction: 'rx' }, u.rxPackets);
+    g.set({ direction: 'tx' }, u.txPackets);
+  });
+  return registry;
+}
+
+export class ApiServer {
+  readonly #server: Server;
+  #unixPath: string | undefined;
+
+  constructor(src: StatsSource) {
+    const registry = metricsRegistry(src);
+    this.#server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://sluice');
+      const json = (code: number, body: unknown) => {
+        res.writeHead(code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body) + '\n');
+      };
+      if (req.method !== 'GET') return json(405, { error: 'only GET is supported' });
+      switch (url.pathname) {
+        case '/healthz': {
+          const h = src.health();
+          return json(h.status === 'ok' ? 200 : 503, h);
+        }
+        case '/stats':
+          return json(200, collectStats(src));
+        case '/metrics':
+          registry.metrics().then((text) => {
+            res.writeHead(200, { 'content-type': registry.contentType });
+            res.end(text);
+          }, (err: Error) => json(500, { error: err.message }));
+          return;
+        default:
+          return json(404, { error: `no such route ${url.pathname}`, routes: ['/healthz', '/metrics', '/stats'] });
+      }
+    });
+  }
+
+  async listen(addr: ApiAddress): Promise<void> {
+    if (addr.kind === 'unix') {
+      await unlink(addr.path).catch(() => undefined); // a stale socket from a crashed daemon
+      this.#unixPath = addr.path;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      if (addr.kind === 'unix') this.#server.listen(addr.path, resolve);
+      else this.#server.listen(addr.port, addr.host, resolve);
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#unixPath) await unlink(this.#unixPath).catch(() => undefined);
+  }
+}
