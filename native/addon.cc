@@ -1,0 +1,23 @@
+// Module init for the `sluice` addon. One concern per file: tun.cc (TUN +
+// batched fd I/O), udp.cc (UDP + recvmmsg/sendmmsg), poller.cc (uv_poll),
+// checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
+#include <napi.h>
+
+#include "checksum.h"
+#include "poller.h"
+#include "tun.h"
+#include "udp.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  sluice::InitTun(env, exports);
+  sluice::InitUdp(env, exports);
+  sluice::InitChecksum(env, exports);
+  sluice::Poller::Init(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sluice, Init)
