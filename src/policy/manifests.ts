@@ -70,6 +70,12 @@ export function parseManifestText(text: string, source: string, format: 'yaml' |
   return out;
 }
 
+function readError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code) return `cannot read (${err.code}): ${err.message.replace(/^E[A-Z]+: /, '').split(',')[0]}`;
+  return `cannot read: ${err.message}`;
+}
+
 function listFiles(path: string): string[] {
   const st = statSync(path);
   if (!st.isDirectory()) return [path];
@@ -90,7 +96,7 @@ export function readManifestFiles(paths: readonly string[]): ManifestDocument[] 
     try {
       files = listFiles(p);
     } catch (e) {
-      issues.push({ source: p, doc: 0, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      issues.push({ source: p, doc: 0, path: '', message: readError(e) });
       continue;
     }
     for (const f of files) {
@@ -99,7 +105,7 @@ export function readManifestFiles(paths: readonly string[]): ManifestDocument[] 
         out.push(...parseManifestText(text, f, extname(f).toLowerCase() === '.json' ? 'json' : 'yaml'));
       } catch (e) {
         if (e instanceof ManifestError) issues.push(...e.issues);
-        else issues.push({ source: f, doc: 0, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+        else issues.push({ source: f, doc: 0, path: '', message: readError(e) });
       }
     }
   }
