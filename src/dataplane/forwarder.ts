@@ -99,6 +99,10 @@ export class Forwarder {
       this.drops.count(len >= this.#batch.maxLen ? Drop.TooBig : r);
       return;
     }
+    if (key.family === 4 ? isIpv4Multicast(key.dst0) || key.dst0 === -1 : isIpv6MulticastWord0(key.dst0)) {
+      this.drops.count(Drop.NoRoute); // neighbour discovery, mDNS, broadcasts: nothing to route
+      return;
+    }
     const own = key.family === 4
       ? key.src0 === ep.ip4
       : ep.ip6 !== undefined && key.src0 === ep.ip6[0] && key.src1 === ep.ip6[1] && key.src2 === ep.ip6[2] && key.src3 === ep.ip6[3];
@@ -161,10 +165,6 @@ export class Forwarder {
   #forward(off: number, len: number, from: Endpoint | null, fromPeer: Peer | null): void {
     const key = this.#key, p = this.#parser, router = this.#o.router;
     const v4 = key.family === 4;
-    if (v4 ? isIpv4Multicast(key.dst0) || key.dst0 === -1 : isIpv6MulticastWord0(key.dst0)) {
-      this.drops.count(Drop.NoRoute); // neighbour discovery, mDNS, broadcasts: nothing to route
-      return;
-    }
     const to = v4 ? router.local4(key.dst0) : router.local6(key.dst0, key.dst1, key.dst2, key.dst3);
     let peer: Peer | null = null;
     if (to === undefined) {
