@@ -1,0 +1,117 @@
+// Traffic between namespaces, for assertions and benchmarks: a hashed TCP transfer, ping with
+// per-reply RTTs, and iperf3 (JSON) with a server started and stopped by PID.
+import { inNetns } from './exec.js';
+import { Proc } from './process.js';
+import type { Scope } from './scope.js';
+import { TCP_TOOL_PATH } from './tcp-tool.js';
+
+export interface Digest {
+  bytes: number;
+  sha256: string;
+}
+
+export interface TransferResult {
+  sent: Digest;
+  received: Digest;
+  seconds: number;
+}
+
+/** Sends `bytes` random bytes over TCP from clientNs to serverIp:port (a receiver in serverNs). */
+export async function tcpTransfer(scope: Scope, o: {
+  serverNs: string; serverIp: string; clientNs: string; port: number; bytes: number; timeoutMs: number;
+}): Promise<TransferResult> {
+  const server = Proc.start(scope, process.execPath, [TCP_TOOL_PATH, 'recv', o.serverIp, String(o.port), String(o.timeoutMs)],
+    { netns: o.serverNs, label: `tcp receiver ${o.serverIp}:${o.port}` });
+  try {
+    await server.waitFor(/^listening$/m, 10_000);
+    const t0 = process.hrtime.bigint();
+    const client = await inNetns(o.clientNs, process.execPath,
+      [TCP_TOOL_PATH, 'send', o.serverIp, String(o.port), String(o.bytes), String(o.timeoutMs)], { timeoutMs: o.timeoutMs + 5000 });
+    await server.wait(10_000);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (server.exit?.code !== 0) throw new Error(`${server.label} failed\n${server.tail()}`);
+    return { sent: lastJson(client.stdout), received: lastJson(server.stdout), seconds };
+  } finally {
+    await server.stop();
+  }
+}
+
+function lastJson(out: string): Digest {
+  const line = out.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as Digest;
+}
+
+export interface PingResult {
+  transmitted: number;
+  received: number;
+  /** Round-trip times of the replies, ms, in arrival order. */
+  rttsMs: number[];
+}
+
+/** `ping -c COUNT -i INTERVAL` from a namespace; loss is reported, not thrown. */
+export async function ping(netns: string, dst: string, count: number, intervalS = 0.2, timeoutMs = 30_000): Promise<PingResult> {
+  const r = await inNetns(netns, 'ping', ['-n', '-c', String(count), '-i', String(intervalS), '-W', '1', dst],
+    { timeoutMs, check: false });
+  const rttsMs = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  const sum = r.stdout.match(/(\d+) packets transmitted, (\d+) received/);
+  if (!sum) throw new Error(`ping from ${netns} to ${dst}: unexpected output\n${r.stdout}${r.stderr}`);
+  return { transmitted: Number(sum[1]), received: Number(sum[2]), rttsMs };
+}
+
+/** Nearest-rank percentile of a non-empty list. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export interface IperfResult {
+  /** Receiver-side throughput, bit/s. */
+  bitsPerSecond: number;
+  retransmits: number;
+  bytes: number;
+  seconds: number;
+  raw: unknown;
+}
+
+/** One iperf3 TCP single-stream run from clientNs to serverIp (a one-off server in serverNs). */
+export async function iperf3Tcp(scope: Scope, o: {
+  serverNs: string; serverIp: string; clientNs: string; seconds: number; port?: number;
+}): Promise<IperfResult> {
+  const port = String(o.port ?? 5201);
+  const server = Proc.start(scope, 'iperf3', ['-s', '-1', '--forceflush', '-B', o.serverIp, '-p', port],
+    { netns: o.serverNs, label: `iperf3 server ${o.serverIp}` });
+  try {
+    await server.waitFor(/Server listening/, 10_000);
+    const r = await inNetns(o.clientNs, 'iperf3', ['-c', o.serverIp, '-p', port, '-t', String(o.seconds), '-J'],
+      { timeoutMs: (o.seconds + 30) * 1000, check: false });
+    let j: IperfJson;
+    try {
+      j = JSON.parse(r.stdout) as IperfJson;
+    } catch {
+      throw new Error(`iperf3 client in ${o.clientNs}: no JSON (exit ${r.code})\n${r.stderr}${r.stdout.slice(0, 2000)}`);
+    }
+    if (j.error) throw new Error(`iperf3 client in ${o.clientNs} → ${o.serverIp}: ${j.error}`);
+    const recv = j.end?.sum_received;
+    const sent = j.end?.sum_sent;
+    if (!recv || !sent) throw new Error(`iperf3 JSON from ${o.clientNs} lacks end.sum_received/sum_sent`);
+    return { bitsPerSecond: recv.bits_per_second, retransmits: sent.retransmits ?? 0, bytes: recv.bytes, seconds: recv.seconds, raw: j };
+  } finally {
+    await server.stop();
+  }
+}
+
+interface IperfJson {
+  error?: string;
+  end?: {
+    sum_sent?: { bits_per_second: number; retransmits?: number; bytes: number; seconds: number };
+    sum_received?: { bits_per_second: number; bytes: number; seconds: number };
+  };
+}
