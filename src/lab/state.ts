@@ -25,6 +25,14 @@ export interface LabPod {
   ipv6?: string;
 }
 
+export interface LabLink {
+  netns: string;
+  name: string;
+  kind: 'bridge' | 'veth';
+  /** veth only: the other end, `netns/name`. */
+  peer?: string;
+}
+
 export interface LabDaemon {
   host: string;
   pid: number;
@@ -45,6 +53,8 @@ export interface LabState {
   ipv6: boolean;
   /** Every namespace created (or about to be), in creation order. */
   netns: string[];
+  /** Every link created, for the record: they all live in lab namespaces and go with them. */
+  links: LabLink[];
   hosts: LabHost[];
   pods: LabPod[];
   daemons: LabDaemon[];

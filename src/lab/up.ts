@@ -13,7 +13,7 @@ import { planLab } from './plan.js';
 import { createPod } from './pods.js';
 import { requireIp, requireRoot } from './preflight.js';
 import { listNetns } from './run.js';
-import { DEFAULT_STATE_ROOT, type LabState, claimStateDir, saveState } from './state.js';
+import { DEFAULT_STATE_ROOT, type LabLink, type LabState, claimStateDir, saveState } from './state.js';
 import { createHost, createUnderlay } from './underlay.js';
 
 export interface UpOptions {
@@ -59,6 +59,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     backend: o.backend,
     ipv6: o.ipv6,
     netns: [],
+    links: [],
     hosts: plan.hosts,
     pods: plan.pods,
     daemons: [],
@@ -70,13 +71,17 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     state.netns.push(ns);
     saveState(state);
   };
+  const recordLink = (link: LabLink): void => {
+    state.links.push(link);
+    saveState(state);
+  };
   const started: StartedDaemon[] = [];
   try {
     log(`creating underlay ${plan.underlayNetns} and ${plan.hosts.length} host(s)`);
-    await createUnderlay(plan.underlayNetns, record);
+    await createUnderlay(plan.underlayNetns, record, recordLink);
     for (const h of plan.hosts) {
       o.signal?.throwIfAborted();
-      await createHost(plan.underlayNetns, h, plan.underlayPrefix, record);
+      await createHost(plan.underlayNetns, h, plan.underlayPrefix, record, recordLink);
     }
     log(`creating ${plan.pods.length} pod namespace(s)`);
     for (const p of plan.pods) {
