@@ -159,6 +159,24 @@ export class Forwarder {
     this.#forward(inner, this.#parser.ipLength, null, peer);
   }
 
+  // --- held packets, released by the policy gate -------------------------------
+
+  /**
+   * Forwards packets that the gate held while their flow's verdict was computed:
+   * slots 0..count-1 of `batch`, packet i sent by local endpoint `from[i]` (or
+   * by a peer, undefined). The gate now answers them from its flow cache.
+   */
+  reinject(batch: PacketBatch, count: number, from: readonly (Endpoint | undefined)[]): void {
+    this.#begin(batch);
+    const key = this.#key;
+    for (let i = 0; i < count; i++) {
+      const off = batch.offsets[i];
+      if (this.#parser.parse(batch.buf, off, batch.lengths[i], key) !== Drop.None) continue;
+      this.#forward(off, this.#parser.ipLength, from[i] ?? null, null);
+    }
+    this.#flush();
+  }
+
   // --- shared: route, TTL, MTU, policy, queue ---------------------------------
 
   /** Forwards the packet parsed into #key/#parser. Packets from a peer go only to local endpoints. */
@@ -258,5 +276,6 @@ export class Forwarder {
     }
     this.#dirtyCount = 0;
     this.drops.count(Drop.QueueFull, this.udpTx.flushUdp(this.#o.udpFd, buf));
+    this.gate.endBatch?.();
   }
 }

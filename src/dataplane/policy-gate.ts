@@ -19,6 +19,8 @@ export interface PolicyGate {
    * (undefined for the remote side). `parsed` holds the packet's parse state.
    */
   decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict;
+  /** Called once after every batch: the moment to send the batch's misses to the policy workers. */
+  endBatch?(): void;
 }
 
 /** The gate of a host with no policy at all: Kubernetes and Calico leave unselected endpoints open. */
