@@ -117,11 +117,15 @@ export function parseIPInto(s: string, out: Uint32Array): 0 | Family {
   return 4;
 }
 
-/** Canonical text of an address (RFC 5952 for IPv6), or undefined if invalid. */
+/**
+ * Canonical text of an address (RFC 5952 for IPv6), or undefined if invalid. Uses the
+ * evaluator's parser so manifests and flows can never disagree (ipaddr.js, for one,
+ * reads the IPv4-compatible "::1.2.3.4" as IPv4-mapped "::ffff:1.2.3.4").
+ */
 export function canonicalIP(s: string): string | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s).toString();
-  if (s.includes(':') && !s.includes('%') && ipaddr.IPv6.isValid(s)) return ipaddr.IPv6.parse(s).toRFC5952String();
-  return undefined;
+  const words = new Uint32Array(4);
+  const family = parseIPInto(s, words);
+  return family === 0 ? undefined : formatWords(family, words);
 }
 
 export function familyOf(s: string): Family | 0 {

@@ -80,7 +80,12 @@ export function tokenize(input: string): Token[] {
     }
     const c = input.charCodeAt(i);
     const last = tokens.length > 0 ? tokens[tokens.length - 1].kind : undefined;
-    if (last === 'label') {
+    // A label that starts an operation must be followed by an operator. (A label in a
+    // value position, as in `a == b`, is left for the parser to reject at its column.)
+    const beforeLast = tokens.length > 1 ? tokens[tokens.length - 2].kind : undefined;
+    const operandLabel = last === 'label' &&
+      (beforeLast === undefined || beforeLast === 'lparen' || beforeLast === 'not' || beforeLast === 'and' || beforeLast === 'or');
+    if (operandLabel) {
       // Only an operator may follow a label.
       if (c === 61 /* = */) {
         if (input.charCodeAt(i + 1) !== 61) fail(unexpectedAt(input, i), i, "'=='");
@@ -126,8 +131,8 @@ export function tokenize(input: string): Token[] {
         i = close + 1;
         continue;
       }
-      case 33: // ! or !=
-        if (input.charCodeAt(i + 1) === 61) fail("unexpected token '!='", i, 'a label before it');
+      case 33: // ! or a stray != (the parser reports the latter where it stands)
+        if (input.charCodeAt(i + 1) === 61) { push('ne', '!=', i, i + 2); i += 2; continue; }
         push('not', '!', i, i + 1); i++; continue;
       case 38: // &&
         if (input.charCodeAt(i + 1) !== 38) fail("unexpected token '&'", i, "'&&'");
@@ -135,8 +140,9 @@ export function tokenize(input: string): Token[] {
       case 124: // ||
         if (input.charCodeAt(i + 1) !== 124) fail("unexpected token '|'", i, "'||'");
         push('or', '||', i, i + 2); i += 2; continue;
-      case 61: // == with no label before it
-        fail(`unexpected token ${input.charCodeAt(i + 1) === 61 ? "'=='" : "'='"}`, i, 'a label before it');
+      case 61: // == with no label before it: a token the parser rejects; a lone = is lexically wrong
+        if (input.charCodeAt(i + 1) !== 61) fail("unexpected token '='", i, "'=='");
+        push('eq', '==', i, i + 2); i += 2; continue;
     }
     if (isLabelChar(c)) {
       // has( label ) and all( ) are single tokens, as in Calico; "has" without "(" is a label.
