@@ -48,7 +48,12 @@ export function parseManifestText(text: string, file: string): SourcedDoc[] {
       const e = d.errors[0];
       throw new LabError(`${where}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`);
     }
-    const value: unknown = d.toJS();
+    let value: unknown;
+    try {
+      value = d.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      throw new LabError(`${where}: ${(e as Error).message}`); // unresolved or excessive aliases
+    }
     if (value === null || value === undefined) return; // empty document ("---" at the end)
     add(value, where, out);
   });

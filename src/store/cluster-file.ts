@@ -29,7 +29,14 @@ export function parseClusterText(text: string, source: string): StoreSnapshot {
       message: `line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
     })));
   }
-  return validateClusterDoc(doc.toJS({ maxAliasCount: 100 }) as unknown, source);
+  let value: unknown;
+  try {
+    // toJS resolves aliases; an unknown or excessive alias (a "billion laughs" file) throws here.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new StoreError('STORE_PARSE', source, [{ path: '', message: (e as Error).message }], { cause: e });
+  }
+  return validateClusterDoc(value, source);
 }
 
 /** Validates an already parsed document (YAML or JSON) into a snapshot. */

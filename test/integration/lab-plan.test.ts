@@ -101,6 +101,7 @@ spec: { podSelector: { matchLabels: { role: db } }, ingress: [{ from: [{ podSele
     assert.throws(() => planLab({ name: 'lab', hosts: 255, backend: 'vxlan', ipv6: false }), LabError);
     assert.throws(() => parseManifestText('kind: Pod\nmetadata: {}\n', 'x.yaml'), { message: 'x.yaml: document 1: expected a Kubernetes object with apiVersion, kind and metadata.name' });
     assert.throws(() => parseManifestText('a: [\n', 'y.yaml'), /^LabError: y\.yaml: document 1: line/);
+    assert.throws(() => parseManifestText('kind: *x\n', 'z.yaml'), { message: /^z\.yaml: document 1: Unresolved alias/ });
   });
 
   it('pod netns names are sanitized and made unique', () => {

@@ -162,6 +162,8 @@ describe('cluster file: invalid fields are named', () => {
       (e: unknown) => e instanceof StoreError && e.code === 'STORE_PARSE' && /^c\.yaml: line \d+, column \d+: /.test(e.message));
     assert.throws(() => parseClusterText('network: {Network: 10.0.0.0/8}\nnetwork: {}\n', 'c.yaml'), { message: /^c\.yaml: line 2, column 1: Map keys must be unique/ });
     assert.throws(() => parseClusterText('', 'c.yaml'), { message: /^c\.yaml: the file is empty/ });
+    assert.throws(() => parseClusterText('network: *nope\n', 'c.yaml'),
+      (e: unknown) => e instanceof StoreError && e.code === 'STORE_PARSE' && /^c\.yaml: Unresolved alias/.test(e.message));
   });
 });
 
