@@ -8,6 +8,9 @@ import type { EndpointRecord } from '../store/store.js';
 import { TxQueue } from './tx-queue.js';
 import { ipv4ToInt32, ipv6ToWords } from './addresses.js';
 
+/** Packets the kernel queues towards the daemon on a workload's TUN (default 500 is too shallow). */
+const TUN_TX_QUEUE_LEN = 10_000;
+
 export class Endpoint {
   readonly key: string;
   readonly ip4: number;
@@ -32,7 +35,8 @@ export class Endpoint {
     this.fd = fd;
     this.tunName = name;
     try {
-      await ip('link', 'set', 'dev', name, 'mtu', String(this.mtu));
+      // A deep queue absorbs bursts while the daemon is busy, instead of dropping (and TCP backing off).
+      await ip('link', 'set', 'dev', name, 'mtu', String(this.mtu), 'txqueuelen', String(TUN_TX_QUEUE_LEN));
       let dev = name;
       if (r.netns) {
         await ip('link', 'set', 'dev', name, 'netns', r.netns);
