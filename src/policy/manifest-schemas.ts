@@ -176,6 +176,7 @@ function describeIssue(issue: Issue): string {
       return `expected ${expected.join(' or ')}`;
     }
     case 'invalid_value':
+      if (issue.input === undefined) return 'required';
       return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${JSON.stringify(issue.input)}`;
     case 'too_small':
       if (issue.origin === 'string' && issue.minimum === 1) return 'must not be empty';

@@ -50,14 +50,15 @@ export function parseManifestText(text: string, source: string, format: 'yaml' |
       throw new ManifestError([{ source, doc: 1, path: '', message: `JSON syntax error: ${(e as Error).message}` }]);
     }
   }
-  const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
+  const lineCounter = new YAML.LineCounter();
+  const docs = YAML.parseAllDocuments(text, { prettyErrors: false, lineCounter });
   const list = Array.isArray(docs) ? docs : [docs];
   const out: ManifestDocument[] = [];
   const issues: ManifestIssue[] = [];
   list.forEach((d, i) => {
     if (d.errors.length > 0) {
       const e = d.errors[0];
-      const at = e.linePos?.[0];
+      const at = lineCounter.linePos(e.pos[0]);
       issues.push({
         source, doc: i + 1, path: '',
         message: `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${e.message.split('\n')[0]}`,
