@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerDaemonCommand } from './daemon/cli.js';
 import { registerLabCommands } from './lab/cli.js';
 import { registerPolicyCommands } from './api/policy-cli.js';
+import { registerOpsCommands } from './api/ops-cli.js';
 
 const program = new Command('sluice')
   .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
@@ -13,6 +14,7 @@ const program = new Command('sluice')
 registerDaemonCommand(program);
 registerLabCommands(program);
 registerPolicyCommands(program);
+registerOpsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,4 +1,5 @@
 // What `lab up` and `lab status` print: a JSON document for scripts, or a short table for people.
+import { table } from '../api/table.js';
 import type { LabState } from './state.js';
 import type { LabStatus } from './status.js';
 
@@ -33,10 +34,6 @@ export function summaryJson(state: LabState, status?: LabStatus): LabSummaryJson
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => `  ${r.map((v, c) => v.padEnd(widths[c])).join('  ')}`.trimEnd()).join('\n');
-}
 
 export function summaryText(state: LabState, status?: LabStatus): string {
   const nameFlag = state.name === 'sluice' ? '' : ` --name ${state.name}`;
