@@ -1,0 +1,573 @@
+// The policy gate of the data path: flow cache first, policy evaluation only for
+// new flows (the OVS datapath / upcall split).
+//
+//   decide(packet)
+//     1 cache lookup (hash of the 5-tuple, both directions in one chain)
+//     2 hit:  Allowed -> Allow (either direction); Denied -> Deny (its direction);
+//             Revoked -> Deny (both); Pending -> hold the packet; count it
+//     3 miss: no policy selects the local side(s) -> Allow at once, cached
+//             inline mode -> evaluate now, cache, Allow/Deny
+//             pool mode   -> Pending entry, hold the packet, collect the flow
+//   endBatch() (or a microtask once per batch)
+//     4 all misses of the batch -> ONE request to the pool
+//   verdicts back
+//     5 install in place; Allowed: release held packets to onRelease (the
+//       forwarder re-runs them and hits the cache); Denied: drop them, counted
+//   setSnapshot(s)
+//     6 new generation -> evaluators; revalidate every cached flow
+//   tick() (every second)
+//     7 coarse clock, flow-log summary, sweep of expired / abandoned entries
+//
+// Per packet (steps 1-2) nothing is allocated; a new flow allocates its entry.
+
+import type { Logger } from 'pino';
+import type { Endpoint } from '../dataplane/endpoint.js';
+import { Verdict, type PolicyGate } from '../dataplane/policy-gate.js';
+import { FlowKey } from '../packet/flow-key.js';
+import type { FlowKeyParser } from '../packet/flow-key-parser.js';
+import { canonicalIP } from '../policy/ip.js';
+import type { PolicySnapshot } from '../policy/snapshot.js';
+import {
+  Decision, H_GENERATION, HEADER_WORDS, newRequest, newResponse, Q_SIDES, R_EGRESS, R_EGRESS_POLICY, R_EGRESS_RULE,
+  R_INGRESS, R_INGRESS_POLICY, R_INGRESS_RULE, R_LOG_POLICY, R_LOG_RULE, R_LOG_SIDE, REQUEST_WORDS, RESULT_WORDS,
+  Side, decisionAllows,
+} from '../workers/batch-format.js';
+import { InlineEvaluator, type PolicyEvaluator } from '../workers/evaluator.js';
+import { PolicyPool, type PolicyPoolOptions } from '../workers/policy-pool.js';
+import { FlowCache, type FlowCacheOptions, type FlowCacheStats } from './flow-cache.js';
+import { FlowEntry, FlowState } from './flow-entry.js';
+import { FlowLog, type FlowCause, type FlowLogOptions, type FlowRecord } from './flow-log.js';
+import { HeldQueue, type HeldQueueOptions, type HeldQueueStats, type ReleaseFn } from './held-queue.js';
+import { Revalidator, type RevalidationOwner, type RevalidatorOptions } from './revalidator.js';
+
+export interface PolicyEnforcerOptions {
+  /** 'pool' (default): misses go to worker threads, packets wait; 'inline': evaluated inside decide(). */
+  mode?: 'pool' | 'inline';
+  /** Options of the pool created in pool mode. */
+  pool?: PolicyPoolOptions;
+  /** Use this evaluator instead of creating one (its `sync` decides the mode); close() leaves it open. */
+  evaluator?: PolicyEvaluator;
+  cache?: FlowCacheOptions;
+  held?: HeldQueueOptions;
+  revalidator?: RevalidatorOptions;
+  flowLog?: FlowLogOptions;
+  /** Where flow logs and errors go (none: no flow logs). */
+  logger?: Logger;
+  /** Receives released held packets; may also be set later (`onRelease`). */
+  onRelease?: ReleaseFn;
+  /** Monotonic ms clock (default performance.now). */
+  clock?: () => number;
+  /** Start a sweep of expired entries this often (default 10 s). */
+  sweepIntervalMs?: number;
+  /** Pool mode: a flow without a verdict this long is given up, its packets dropped (default 5 s). */
+  pendingTimeoutMs?: number;
+  /** Pool mode: miss requests in flight at most; further new flows are dropped until one returns (default 16). */
+  maxMissTasks?: number;
+  /** Pool mode: most flows per request (default 512). */
+  maxMissBatch?: number;
+  /** Run the 1 s tick timer (default true; tests call tick() themselves). */
+  timers?: boolean;
+}
+
+export interface EnforcerStats {
+  generation: number;
+  hits: number;
+  misses: number;
+  /** New flows allowed without evaluation: nothing selects their local side(s). */
+  unselected: number;
+  /** Flows evaluated for new flows (inline or pool). */
+  evaluated: number;
+  missTasks: number;
+  missTasksInFlight: number;
+  /** Sum and max of request -> verdict time of miss requests (ms). */
+  missLatencyTotalMs: number;
+  missLatencyMaxMs: number;
+  /** Packets dropped without being held: too many new flows waiting, or a full chain. */
+  shed: number;
+  /** Pending flows given up (timeout or evaluation error). */
+  abandoned: number;
+  evalErrors: number;
+  /** Packets that hit a Denied/Revoked entry. */
+  deniedPackets: number;
+  /** Cached verdicts a revalidation changed. */
+  revoked: number;
+  reinstated: number;
+  revalidationPasses: number;
+  revalidatedFlows: number;
+  lastRevalidationMs: number;
+  cache: FlowCacheStats;
+  held: HeldQueueStats;
+  flowLog: { logged: number; suppressed: number };
+}
+
+const SWEEP_SLICE_KEYS = 8192;
+const KEPT_SNAPSHOTS = 8;
+
+export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
+  readonly cache: FlowCache;
+  readonly evaluator: PolicyEvaluator;
+  readonly held: HeldQueue;
+  readonly revalidator: Revalidator;
+  readonly flowLog: FlowLog;
+
+  hits = 0;
+  misses = 0;
+  unselected = 0;
+  evaluated = 0;
+  missTasks = 0;
+  missLatencyTotalMs = 0;
+  missLatencyMaxMs = 0;
+  shed = 0;
+  abandoned = 0;
+  evalErrors = 0;
+  deniedPackets = 0;
+  revoked = 0;
+  reinstated = 0;
+
+  readonly #ownsEvaluator: boolean;
+  readonly #sync: boolean;
+  readonly #clock: () => number;
+  readonly #logger: Logger | undefined;
+  readonly #pendingTimeoutMs: number;
+  readonly #maxMissTasks: number;
+  readonly #maxMissBatch: number;
+  readonly #sweepIntervalMs: number;
+  #generation = 0;
+  #snapshot: PolicySnapshot | undefined = undefined;
+  readonly #snapshots = new Map<number, PolicySnapshot | undefined>([[0, undefined]]);
+  /** Per endpoint, for the current snapshot: Side bits of the directions some policy selects it for. */
+  #selected = new WeakMap<Endpoint, number>();
+
+  // Misses of the current batch (pool mode).
+  readonly #misses: FlowEntry[] = [];
+  #missCount = 0;
+  #missTasksInFlight = 0;
+  #flushQueued = false;
+  readonly #flushBound = (): void => this.#flushMisses();
+
+  // Inline mode: one-flow request/response reused for every miss.
+  readonly #oneReq = newRequest(0, 1);
+  readonly #oneRes = newResponse(0, 1);
+  readonly #oneEntry: FlowEntry[] = [];
+  readonly #scratch = new FlowKey();
+
+  #sweepKeys: number[] = [];
+  #sweepPos = 0;
+  #lastSweep: number;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(opts: PolicyEnforcerOptions = {}) {
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#logger = opts.logger;
+    this.#pendingTimeoutMs = opts.pendingTimeoutMs ?? 5000;
+    this.#maxMissTasks = opts.maxMissTasks ?? 16;
+    this.#maxMissBatch = opts.maxMissBatch ?? 512;
+    this.#sweepIntervalMs = opts.sweepIntervalMs ?? 10_000;
+    for (const [name, v] of [['pendingTimeoutMs', this.#pendingTimeoutMs], ['maxMissTasks', this.#maxMissTasks],
+      ['maxMissBatch', this.#maxMissBatch], ['sweepIntervalMs', this.#sweepIntervalMs]] as const) {
+      if (!(v > 0)) throw new TypeError(`PolicyEnforcer: ${name} must be > 0, got ${String(v)}`);
+    }
+    if (opts.evaluator !== undefined && opts.mode !== undefined && opts.evaluator.sync !== (opts.mode === 'inline')) {
+      throw new TypeError(`PolicyEnforcer: mode '${opts.mode}' contradicts the given evaluator (sync=${opts.evaluator.sync})`);
+    }
+    if (opts.mode !== undefined && opts.mode !== 'pool' && opts.mode !== 'inline') {
+      throw new TypeError(`PolicyEnforcer: mode must be 'pool' or 'inline', got ${JSON.stringify(opts.mode)}`);
+    }
+    this.#ownsEvaluator = opts.evaluator === undefined;
+    this.evaluator = opts.evaluator ?? (opts.mode === 'inline' ? new InlineEvaluator() : new PolicyPool(opts.pool));
+    this.#sync = this.evaluator.sync;
+    const now = this.#clock();
+    this.cache = new FlowCache(opts.cache);
+    this.cache.setNow(now);
+    this.held = new HeldQueue(opts.held, opts.onRelease);
+    this.revalidator = new Revalidator(this, opts.revalidator);
+    this.flowLog = new FlowLog(opts.logger, opts.flowLog, now);
+    this.#lastSweep = now;
+    if (opts.timers ?? true) {
+      this.#timer = setInterval(() => this.tick(), 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** Where released held packets go (the forwarder's reinject). */
+  get onRelease(): ReleaseFn | undefined { return this.held.onRelease; }
+  set onRelease(fn: ReleaseFn | undefined) { this.held.onRelease = fn; }
+
+  get generation(): number { return this.#generation; }
+  get snapshot(): PolicySnapshot | undefined { return this.#snapshot; }
+
+  // --- the data path -----------------------------------------------------------
+
+  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
+    const cache = this.cache;
+    const e = cache.lookup(key, from, to);
+    if (e === undefined) return this.#miss(key, parsed, len, from, to);
+    this.hits++;
+    switch (e.state) {
+      case FlowState.Allowed:
+        cache.account(e, cache.reverse, len, parsed.tcpFlags);
+        return Verdict.Allow;
+      case FlowState.Pending:
+        this.#hold(e, parsed, len, from, to);
+        return Verdict.Held;
+      default:
+        cache.account(e, cache.reverse, len, parsed.tcpFlags);
+        this.deniedPackets++;
+        return Verdict.Deny;
+    }
+  }
+
+  /** Call after each forwarded batch: advances the coarse clock and sends the batch's misses as one request. */
+  endBatch(): void {
+    this.cache.setNow(this.#clock());
+    if (this.#missCount > 0) this.#flushMisses();
+  }
+
+  #miss(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
+    this.misses++;
+    const cache = this.cache;
+    const sides = (from !== undefined ? Side.Egress : 0) | (to !== undefined ? Side.Ingress : 0);
+    if (!this.#isSelected(from, to)) {
+      // Nothing selects the local side(s): open, as Kubernetes and Calico leave it. No evaluation.
+      this.unselected++;
+      const e = cache.create(key, from, to) ?? detached(key, from, to);
+      this.#settleOpen(e, sides);
+      cache.account(e, false, len, parsed.tcpFlags);
+      this.flowLog.decided(e, 'new', FlowState.Pending, 0, undefined, -1, this.#snapshot, cache.now);
+      return Verdict.Allow;
+    }
+    if (this.#sync) {
+      const e = cache.create(key, from, to) ?? detached(key, from, to);
+      const req = this.#oneReq;
+      req[H_GENERATION] = this.#generation;
+      e.writeTo(req, HEADER_WORDS);
+      req[HEADER_WORDS + Q_SIDES] = sides;
+      try {
+        this.evaluator.evaluateSync(req, this.#oneRes);
+      } catch (err) {
+        this.#evalFailed(err);
+        cache.remove(e);
+        return Verdict.Deny;
+      }
+      this.evaluated++;
+      this.#oneEntry[0] = e;
+      this.#applyNew(this.#oneEntry, this.#oneRes);
+      this.#oneEntry[0] = undefined!;
+      cache.account(e, false, len, parsed.tcpFlags);
+      if (e.state === FlowState.Allowed) return Verdict.Allow;
+      this.deniedPackets++;
+      return Verdict.Deny;
+    }
+    if (this.#missTasksInFlight >= this.#maxMissTasks) {
+      this.shed++;
+      return Verdict.Held;
+    }
+    const e = cache.create(key, from, to);
+    if (e === undefined) {
+      this.shed++;
+      return Verdict.Held;
+    }
+    this.#hold(e, parsed, len, from, to);
+    this.#misses[this.#missCount++] = e;
+    if (this.#missCount >= this.#maxMissBatch) this.#flushMisses();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushBound);
+    }
+    return Verdict.Held;
+  }
+
+  #hold(e: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): void {
+    const v = parsed.family === 4 ? parsed.ip4 : parsed.ip6;
+    this.held.hold(e, v.buf, v.off, len, from, to);
+  }
+
+  /** Does some policy select a local side of this flow (so it needs evaluating)? */
+  #isSelected(from: Endpoint | undefined, to: Endpoint | undefined): boolean {
+    if (this.#snapshot === undefined) return false;
+    return (from !== undefined && (this.#selectedSides(from) & Side.Egress) !== 0) ||
+      (to !== undefined && (this.#selectedSides(to) & Side.Ingress) !== 0);
+  }
+
+  #selectedSides(ep: Endpoint): number {
+    let bits = this.#selected.get(ep);
+    if (bits === undefined) {
+      bits = 0;
+      const s = this.#snapshot!;
+      for (const ip of [ep.record.ip, ep.record.ipv6]) {
+        if (ip === undefined) continue;
+        const i = s.endpointByIP.get(canonicalIP(ip) ?? ip);
+        if (i === undefined) continue;
+        const t = s.endpoints[i];
+        if (t.egress.length > 0) bits |= Side.Egress;
+        if (t.ingress.length > 0) bits |= Side.Ingress;
+      }
+      this.#selected.set(ep, bits);
+    }
+    return bits;
+  }
+
+  #settleOpen(e: FlowEntry, sides: number): void {
+    e.state = FlowState.Allowed;
+    e.generation = this.#generation;
+    e.egress = (sides & Side.Egress) !== 0 ? Decision.NoPolicy : Decision.NotChecked;
+    e.ingress = (sides & Side.Ingress) !== 0 ? Decision.NoPolicy : Decision.NotChecked;
+    e.egressPolicy = e.ingressPolicy = undefined;
+    e.egressRule = e.ingressRule = -1;
+    this.cache.refreshExpiry(e);
+  }
+
+  // --- misses to the pool ---------------------------------------------------------
+
+  #flushMisses(): void {
+    this.#flushQueued = false;
+    const n = this.#missCount;
+    if (n === 0 || this.#closed) return;
+    this.#missCount = 0;
+    const entries = this.#misses.slice(0, n);
+    for (let i = 0; i < n; i++) this.#misses[i] = undefined!;
+    const req = newRequest(this.#generation, n);
+    for (let i = 0; i < n; i++) {
+      const e = entries[i];
+      const q = HEADER_WORDS + i * REQUEST_WORDS;
+      e.writeTo(req, q);
+      req[q + Q_SIDES] = (e.from !== undefined ? Side.Egress : 0) | (e.to !== undefined ? Side.Ingress : 0);
+    }
+    this.missTasks++;
+    this.#missTasksInFlight++;
+    const sent = performance.now();
+    this.evaluator.evaluate(req).then(
+      (res) => {
+        this.#missTasksInFlight--;
+        const ms = performance.now() - sent;
+        this.missLatencyTotalMs += ms;
+        if (ms > this.missLatencyMaxMs) this.missLatencyMaxMs = ms;
+        this.evaluated += n;
+        this.cache.setNow(this.#clock());
+        this.#applyNew(entries, res);
+      },
+      (err: unknown) => {
+        this.#missTasksInFlight--;
+        this.#evalFailed(err);
+        for (const e of entries) if (e.state === FlowState.Pending) this.#abandon(e);
+      },
+    );
+  }
+
+  // --- installing verdicts ------------------------------------------------------------
+
+  /** Verdicts for new flows: install, then release or drop their held packets. */
+  #applyNew(entries: readonly FlowEntry[], res: Int32Array): void {
+    const gen = res[H_GENERATION];
+    const snap = this.#snapshotOf(gen);
+    const now = this.cache.now;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (e.state !== FlowState.Pending) continue; // abandoned meanwhile
+      const o = HEADER_WORDS + i * RESULT_WORDS;
+      const allowed = this.#install(e, res, o, snap, gen);
+      e.state = allowed ? FlowState.Allowed : FlowState.Denied;
+      this.cache.refreshExpiry(e);
+      if (!e.linked) this.cache.link(e); // evicted while pending: keep its verdict anyway
+      if (allowed) {
+        this.#dropReverseDeny(e);
+        this.held.release(e);
+      } else if (e.heldCount > 0) {
+        e.fwdPackets += e.heldCount;
+        e.fwdBytes += this.held.drop(e);
+      }
+      this.#log(e, 'new', FlowState.Pending, res, o, snap, now);
+      if (gen < this.#generation) this.revalidator.queue(e);
+    }
+    this.held.flush();
+  }
+
+  applyRevalidation(entries: readonly FlowEntry[], res: Int32Array): void {
+    const gen = res[H_GENERATION];
+    const snap = this.#snapshotOf(gen);
+    const now = this.#clock();
+    this.cache.setNow(now);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      e.revalidating = false;
+      const prev = e.state;
+      if (prev !== FlowState.Allowed && prev !== FlowState.Denied && prev !== FlowState.Revoked) continue;
+      if (e.generation > gen) continue;
+      const o = HEADER_WORDS + i * RESULT_WORDS;
+      const allowed = this.#install(e, res, o, snap, gen);
+      if (allowed) {
+        e.state = FlowState.Allowed;
+        if (prev !== FlowState.Allowed) {
+          this.reinstated++;
+          this.#dropReverseDeny(e);
+        }
+      } else if (prev === FlowState.Allowed) {
+        // A connection the policy no longer allows: stop both directions now.
+        e.state = FlowState.Revoked;
+        this.revoked++;
+      }
+      if (e.state !== prev) this.#log(e, 'policy-change', prev, res, o, snap, now);
+      if (gen < this.#generation) this.revalidator.queue(e);
+    }
+  }
+
+  revalidationFailed(entries: readonly FlowEntry[], err: unknown): void {
+    this.#evalFailed(err);
+    // Keep the old verdicts; retry them (the next tick or change picks them up).
+    for (const e of entries) this.revalidator.queue(e);
+  }
+
+  /** Copies one result into `e`; returns whether the flow is allowed. */
+  #install(e: FlowEntry, res: Int32Array, o: number, snap: PolicySnapshot | undefined, gen: number): boolean {
+    const eg = res[o + R_EGRESS] as Decision, ing = res[o + R_INGRESS] as Decision;
+    e.egress = eg;
+    e.egressPolicy = policyId(snap, res[o + R_EGRESS_POLICY]);
+    e.egressRule = res[o + R_EGRESS_RULE];
+    e.ingress = ing;
+    e.ingressPolicy = policyId(snap, res[o + R_INGRESS_POLICY]);
+    e.ingressRule = res[o + R_INGRESS_RULE];
+    e.generation = gen;
+    return decisionAllows(eg) && decisionAllows(ing);
+  }
+
+  /** An allowed flow admits its replies: a first-seen deny of the reply direction (mid-stream pickup) goes. */
+  #dropReverseDeny(e: FlowEntry): void {
+    const r = this.#scratch.copyFrom(e).reverse();
+    const d = this.cache.peekExact(r);
+    if (d !== undefined && d.state === FlowState.Denied) this.cache.remove(d);
+  }
+
+  #log(e: FlowEntry, cause: FlowCause, prev: FlowState, res: Int32Array, o: number, snap: PolicySnapshot | undefined, now: number): void {
+    this.flowLog.decided(e, cause, prev, res[o + R_LOG_SIDE], policyId(snap, res[o + R_LOG_POLICY]), res[o + R_LOG_RULE], snap, now);
+  }
+
+  #abandon(e: FlowEntry): void {
+    this.abandoned++;
+    this.held.drop(e);
+    e.state = FlowState.Abandoned;
+    this.cache.remove(e);
+  }
+
+  #evalFailed(err: unknown): void {
+    this.evalErrors++;
+    this.#logger?.error({ err }, 'policy evaluation failed');
+  }
+
+  #snapshotOf(gen: number): PolicySnapshot | undefined {
+    return gen === this.#generation ? this.#snapshot : this.#snapshots.get(gen);
+  }
+
+  // --- the control plane ---------------------------------------------------------------
+
+  /**
+   * Installs a new compiled snapshot (undefined: no policy). Bumps the generation,
+   * sends the snapshot to the evaluator once, and revalidates every cached flow.
+   * Returns the new generation.
+   */
+  setSnapshot(snapshot: PolicySnapshot | undefined): number {
+    const gen = ++this.#generation;
+    this.#snapshot = snapshot;
+    this.#snapshots.set(gen, snapshot);
+    for (const g of this.#snapshots.keys()) if (g <= gen - KEPT_SNAPSHOTS) this.#snapshots.delete(g);
+    this.#selected = new WeakMap();
+    this.evaluator.setSnapshot(snapshot, gen);
+    this.revalidator.start();
+    return gen;
+  }
+
+  /** Resolves when every cached flow carries the current generation's verdict. */
+  revalidated(): Promise<void> {
+    return this.revalidator.idle();
+  }
+
+  /** Once a second: clock, flow-log summary, sweeping. Driven by the timer unless timers: false. */
+  tick(): void {
+    const now = this.#clock();
+    this.cache.setNow(now);
+    this.flowLog.tick(now);
+    if (this.#sweepPos >= this.#sweepKeys.length && now - this.#lastSweep >= this.#sweepIntervalMs) {
+      this.#lastSweep = now;
+      this.#sweepKeys = this.cache.dumpKeys();
+      this.#sweepPos = 0;
+    }
+    if (this.#sweepPos < this.#sweepKeys.length) this.#sweepSlice();
+  }
+
+  /** Removes expired entries and abandons overdue pending ones, a slice at a time. */
+  #sweepSlice(): void {
+    const now = this.cache.now;
+    const end = Math.min(this.#sweepKeys.length, this.#sweepPos + SWEEP_SLICE_KEYS);
+    this.cache.forEachIn(this.#sweepKeys, this.#sweepPos, end, (e) => {
+      if (e.state === FlowState.Pending) {
+        if (now - e.created >= this.#pendingTimeoutMs) this.#abandon(e);
+      } else if (e.expiresAt <= now) {
+        this.cache.remove(e);
+        this.cache.expired++;
+      }
+    });
+    this.#sweepPos = end;
+    if (end < this.#sweepKeys.length) setImmediate(() => { if (!this.#closed) this.#sweepSlice(); });
+    else this.#sweepKeys = [];
+  }
+
+  // --- introspection ---------------------------------------------------------------------
+
+  /** Cached flows, most recently used first. */
+  flows(): IterableIterator<FlowEntry> {
+    return this.cache.entries();
+  }
+
+  /** A structured description of a cached flow (for /flows). */
+  describe(e: FlowEntry): FlowRecord {
+    return this.flowLog.record(e, 'new', 0, undefined, -1, this.#snapshotOf(e.generation));
+  }
+
+  stats(): EnforcerStats {
+    return {
+      generation: this.#generation,
+      hits: this.hits,
+      misses: this.misses,
+      unselected: this.unselected,
+      evaluated: this.evaluated,
+      missTasks: this.missTasks,
+      missTasksInFlight: this.#missTasksInFlight,
+      missLatencyTotalMs: this.missLatencyTotalMs,
+      missLatencyMaxMs: this.missLatencyMaxMs,
+      shed: this.shed,
+      abandoned: this.abandoned,
+      evalErrors: this.evalErrors,
+      deniedPackets: this.deniedPackets,
+      revoked: this.revoked,
+      reinstated: this.reinstated,
+      revalidationPasses: this.revalidator.passes,
+      revalidatedFlows: this.revalidator.flows,
+      lastRevalidationMs: this.revalidator.lastPassMs,
+      cache: this.cache.stats(),
+      held: this.held.stats(),
+      flowLog: { logged: this.flowLog.logged, suppressed: this.flowLog.suppressed },
+    };
+  }
+
+  /** Stops timers and (if it created it) the evaluator. Held packets are dropped. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const e of this.cache.entries()) if (e.state === FlowState.Pending) this.held.drop(e);
+    if (this.#ownsEvaluator) await this.evaluator.close();
+  }
+}
+
+function policyId(s: PolicySnapshot | undefined, i: number): string | undefined {
+  return s !== undefined && i >= 0 && i < s.policies.length ? s.policies[i].id : undefined;
+}
+
+/** An entry outside the cache (its chain was full of pending flows): decided, not remembered. */
+function detached(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): FlowEntry {
+  const e = new FlowEntry();
+  e.copyFrom(key);
+  e.from = from;
+  e.to = to;
+  return e;
+}

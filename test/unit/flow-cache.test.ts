@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { FlowCache } from '../../src/flow/flow-cache.js';
+import { FlowEntry, FlowState, TcpBits } from '../../src/flow/flow-entry.js';
+import { FlowKey } from '../../src/packet/flow-key.js';
+import { IpProto } from '../../src/packet/proto.js';
+import { endpoint, ip4 } from './flow-fixtures.js';
+import { TCP } from './packet-fixtures.js';
+
+const A = ip4('10.0.1.10'), B = ip4('10.0.1.11');
+const epA = endpoint('x', 'a', '10.0.1.10');
+const epB = endpoint('x', 'b', '10.0.1.11');
+
+function tcpKey(src: number, dst: number, sport: number, dport: number): FlowKey {
+  return new FlowKey().setV4(IpProto.TCP, src, dst, sport, dport);
+}
+
+/** Creates and settles an entry, as the enforcer does once a verdict arrives. */
+function settle(c: FlowCache, k: FlowKey, state: FlowState, from = epA, to: typeof epB | undefined = epB): FlowEntry {
+  const e = c.create(k, from, to);
+  assert.ok(e, 'entry created');
+  e.state = state;
+  c.refreshExpiry(e);
+  return e;
+}
+
+describe('FlowCache lookups', () => {
+  it('misses, then hits the forward key and (for Allowed) the reply', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = tcpKey(A, B, 40000, 80);
+    assert.equal(c.lookup(k, epA, epB), undefined);
+    const e = settle(c, k, FlowState.Allowed);
+    assert.equal(c.lookup(k, epA, epB), e);
+    assert.equal(c.reverse, false);
+    const r = new FlowKey().copyFrom(k).reverse();
+    assert.equal(c.lookup(r, epB, epA), e);
+    assert.equal(c.reverse, true);
+  });
+
+  it('a Denied entry applies to its own direction only; a Revoked one to both', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = tcpKey(A, B, 40000, 80);
+    const r = new FlowKey().copyFrom(k).reverse();
+    const e = settle(c, k, FlowState.Denied);
+    assert.equal(c.lookup(k, epA, epB), e);
+    assert.equal(c.lookup(r, epB, epA), undefined, 'the reply direction is a flow of its own');
+    e.state = FlowState.Revoked;
+    assert.equal(c.lookup(r, epB, epA), e);
+    assert.equal(c.reverse, true);
+  });
+
+  it('a Pending entry matches its own direction only', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = tcpKey(A, B, 40000, 80);
+    const e = c.create(k, epA, epB)!;
+    assert.equal(e.state, FlowState.Pending);
+    assert.equal(c.lookup(k, epA, epB), e);
+    assert.equal(c.lookup(new FlowKey().copyFrom(k).reverse(), epB, epA), undefined);
+  });
+
+  it('ICMP echo replies match the request entry (type 8 <-> 0)', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = new FlowKey().setV4(IpProto.ICMP, A, B, 7, 7);
+    k.icmpType = 8;
+    const e = settle(c, k, FlowState.Allowed);
+    const reply = new FlowKey().setV4(IpProto.ICMP, B, A, 7, 7);
+    reply.icmpType = 0;
+    assert.equal(c.lookup(reply, epB, epA), e);
+    assert.equal(c.reverse, true);
+    const other = new FlowKey().setV4(IpProto.ICMP, B, A, 8, 8);
+    other.icmpType = 0;
+    assert.equal(c.lookup(other, epB, epA), undefined, 'another echo id is another flow');
+  });
+
+  it('an entry for other endpoints (an endpoint was replaced) is stale: removed, a miss', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = tcpKey(A, B, 40000, 80);
+    settle(c, k, FlowState.Allowed);
+    const epB2 = endpoint('x', 'b2', '10.0.1.11');
+    assert.equal(c.lookup(k, epA, epB2), undefined);
+    assert.equal(c.size, 0);
+  });
+
+  it('isReverseOf agrees with reverse().equals for random keys, including ICMP', () => {
+    const keyArb = fc.record({
+      family: fc.constantFrom(4, 6),
+      protocol: fc.constantFrom(IpProto.TCP, IpProto.UDP, IpProto.ICMP, IpProto.ICMPv6, 47),
+      w: fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 8, maxLength: 8 }),
+      sport: fc.integer({ min: 0, max: 3 }),
+      dport: fc.integer({ min: 0, max: 3 }),
+      type: fc.constantFrom(0, 8, 13, 14, 3, 128, 129),
+      code: fc.integer({ min: 0, max: 1 }),
+    });
+    const make = (r: { family: number; protocol: number; w: number[]; sport: number; dport: number; type: number; code: number }): FlowKey => {
+      const k = new FlowKey();
+      k.family = r.family; k.protocol = r.protocol;
+      [k.src0, k.src1, k.src2, k.src3, k.dst0, k.dst1, k.dst2, k.dst3] = r.w;
+      if (r.family === 4) k.src1 = k.src2 = k.src3 = k.dst1 = k.dst2 = k.dst3 = 0;
+      k.srcPort = r.sport; k.dstPort = r.dport; k.icmpType = r.type; k.icmpCode = r.code;
+      return k;
+    };
+    fc.assert(fc.property(keyArb, keyArb, (a, b) => {
+      const e = new FlowEntry().copyFrom(make(a));
+      const k = make(b);
+      const expected = new FlowKey().copyFrom(e).reverse().equals(k);
+      assert.equal(e.isReverseOf(k), expected);
+      // And the reverse of the entry's own key always matches.
+      assert.equal(e.isReverseOf(new FlowKey().copyFrom(e).reverse()), true);
+    }), { numRuns: 2000 });
+  });
+});
+
+describe('FlowCache counters and TCP state', () => {
+  it('counts packets and bytes per direction', () => {
+    const c = new FlowCache({ max: 16 });
+    const k = tcpKey(A, B, 40000, 80);
+    const e = settle(c, k, FlowState.Allowed);
+    c.account(e, false, 60, TCP.SYN);
+    c.account(e, true, 60, TCP.SYN | TCP.ACK);
+    c.account(e, false, 1500, TCP.ACK);
+    assert.deepEqual([e.fwdPackets, e.fwdBytes, e.revPackets, e.revBytes], [2, 1560, 1, 60]);
+  });
+
+  it('expires tcpClosingMs after FIN both ways, and later packets do not extend it', () => {
+    const c = new FlowCache({ max: 16, tcpClosingMs: 5000, tcpEstablishedMs: 600_000 });
+    const k = tcpKey(A, B, 40000, 80), r = new FlowKey().copyFrom(k).reverse();
+    const e = settle(c, k, FlowState.Allowed);
+    c.setNow(1000);
+    c.account(e, false, 60, TCP.SYN);
+    c.account(e, true, 60, TCP.SYN | TCP.ACK);
+    assert.equal(e.expiresAt, 1000 + 600_000, 'established: the long idle timeout');
+    c.account(e, false, 60, TCP.FIN | TCP.ACK);
+    assert.equal(e.tcp & TcpBits.Closing, 0, 'one FIN is a half-close');
+    c.setNow(2000);
+    c.account(e, true, 60, TCP.FIN | TCP.ACK);
+    assert.ok(e.tcp & TcpBits.Closing);
+    assert.equal(e.expiresAt, 7000);
+    c.setNow(3000);
+    c.account(e, false, 60, TCP.ACK); // the last ACK
+    assert.equal(e.expiresAt, 7000, 'closing is not extended');
+    c.setNow(6999);
+    assert.equal(c.lookup(r, epB, epA), e);
+    c.setNow(7000);
+    assert.equal(c.lookup(k, epA, epB), undefined);
+    assert.equal(c.expired, 1);
+    assert.equal(c.size, 0);
+  });
+
+  it('expires soon after an RST in either direction', () => {
+    const c = new FlowCache({ max: 16, tcpClosingMs: 5000 });
+    const k = tcpKey(A, B, 40000, 80);
+    const e = settle(c, k, FlowState.Allowed);
+    c.account(e, false, 60, TCP.SYN);
+    c.setNow(100);
+    c.account(e, true, 40, TCP.RST | TCP.ACK);
+    assert.equal(e.expiresAt, 5100);
+    c.setNow(5100);
+    assert.equal(c.lookup(k, epA, epB), undefined);
+  });
+
+  it('a SYN on a closing entry starts the connection over', () => {
+    const c = new FlowCache({ max: 16, tcpClosingMs: 5000, tcpOpeningMs: 60_000 });
+    const k = tcpKey(A, B, 40000, 80);
+    const e = settle(c, k, FlowState.Allowed);
+    c.account(e, false, 40, TCP.RST);
+    c.setNow(10);
+    c.account(e, false, 60, TCP.SYN);
+    assert.equal(e.tcp & TcpBits.Closing, 0);
+    assert.equal(e.expiresAt, 60_010);
+  });
+
+  it('idle timeouts: TCP opening / established, UDP, ICMP — lazily on lookup', () => {
+    const c = new FlowCache({ max: 16, tcpOpeningMs: 30_000, tcpEstablishedMs: 600_000, udpIdleMs: 60_000, otherIdleMs: 20_000 });
+    const t = tcpKey(A, B, 1, 80);
+    const u = new FlowKey().setV4(IpProto.UDP, A, B, 1, 53);
+    const i = new FlowKey().setV4(IpProto.ICMP, A, B, 9, 9);
+    i.icmpType = 8;
+    const et = settle(c, t, FlowState.Allowed), eu = settle(c, u, FlowState.Allowed), ei = settle(c, i, FlowState.Allowed);
+    c.account(et, false, 60, TCP.SYN);
+    c.account(eu, false, 60, 0);
+    c.account(ei, false, 60, 0);
+    // Only packets (account) refresh an entry; lookups alone do not.
+    c.setNow(19_999);
+    assert.equal(c.lookup(i, epA, epB), ei);
+    c.account(ei, false, 60, 0);
+    c.setNow(39_998);
+    assert.equal(c.lookup(i, epA, epB), ei);
+    c.setNow(39_999); // refreshed at 19,999 -> expires 39,999
+    assert.equal(c.lookup(i, epA, epB), undefined);
+    assert.equal(c.lookup(t, epA, epB), undefined, 'unanswered TCP expires after tcpOpeningMs');
+    assert.equal(c.lookup(u, epA, epB), eu);
+    c.account(eu, false, 60, 0);
+    c.setNow(99_998);
+    assert.equal(c.lookup(u, epA, epB), eu);
+    c.setNow(99_999);
+    assert.equal(c.lookup(u, epA, epB), undefined);
+    assert.equal(c.expired, 3);
+  });
+});
+
+describe('FlowCache bounds', () => {
+  it('stays within max under a flood of 100k distinct flows (LRU: the busy flow survives)', () => {
+    const max = 10_000;
+    const c = new FlowCache({ max });
+    const busy = tcpKey(A, B, 5555, 443);
+    const be = settle(c, busy, FlowState.Allowed);
+    const k = new FlowKey();
+    for (let n = 0; n < 100_000; n++) {
+      k.setV4(IpProto.UDP, ip4('192.168.0.0') + (n >>> 16), B, n & 0xffff, 53);
+      if (c.lookup(k, undefined, epB) === undefined) settle(c, k, FlowState.Allowed, undefined as never, epB);
+      if (n % 100 === 0) assert.equal(c.lookup(busy, epA, epB), be, 'the busy flow is still cached');
+      assert.ok(c.chains <= max);
+    }
+    assert.ok(c.size <= max * c.maxChain);
+    assert.ok(c.size >= max - 10, `size ${c.size}`);
+    assert.ok(c.evicted >= 100_000 - max, `evicted ${c.evicted}`);
+    assert.equal(c.lookup(busy, epA, epB), be);
+  });
+
+  it('keeps colliding flows apart in one chain, and bounds the chain', () => {
+    const c = new FlowCache({ max: 16, maxChain: 4, hash: () => 42 });
+    const keys = Array.from({ length: 6 }, (_, i) => tcpKey(A, B, 1000 + i, 80));
+    const entries: FlowEntry[] = [];
+    for (let i = 0; i < 4; i++) {
+      c.setNow(i);
+      const e = settle(c, keys[i], i % 2 === 0 ? FlowState.Allowed : FlowState.Denied);
+      e.lastSeen = i;
+      entries.push(e);
+    }
+    assert.equal(c.chains, 1);
+    assert.equal(c.size, 4);
+    for (let i = 0; i < 4; i++) assert.equal(c.lookup(keys[i], epA, epB), entries[i]);
+    // Reply direction of key 0 (Allowed) finds entry 0; of key 1 (Denied) nothing.
+    assert.equal(c.lookup(new FlowKey().copyFrom(keys[0]).reverse(), epB, epA), entries[0]);
+    assert.equal(c.lookup(new FlowKey().copyFrom(keys[1]).reverse(), epB, epA), undefined);
+    // A fifth flow displaces the least recently seen settled entry (entry 0).
+    const e4 = settle(c, keys[4], FlowState.Allowed);
+    assert.equal(c.size, 4);
+    assert.equal(c.chainFull, 1);
+    assert.equal(entries[0].linked, false);
+    assert.equal(c.lookup(keys[0], epA, epB), undefined);
+    assert.equal(c.lookup(keys[4], epA, epB), e4);
+    // Removing the head keeps the rest reachable.
+    c.remove(entries[1]);
+    for (const i of [2, 3, 4]) assert.ok(c.lookup(keys[i], epA, epB));
+    assert.equal(c.size, 3);
+  });
+
+  it('refuses a new flow when its chain is full of pending flows', () => {
+    const c = new FlowCache({ max: 16, maxChain: 2, hash: () => 7 });
+    assert.ok(c.create(tcpKey(A, B, 1, 80), epA, epB));
+    assert.ok(c.create(tcpKey(A, B, 2, 80), epA, epB));
+    assert.equal(c.create(tcpKey(A, B, 3, 80), epA, epB), undefined);
+    assert.equal(c.size, 2);
+  });
+
+  it('an evicted entry can be linked again, replacing a newer one with the same key', () => {
+    const c = new FlowCache({ max: 1 });
+    const k1 = tcpKey(A, B, 1, 80), k2 = tcpKey(A, B, 2, 80);
+    const e1 = c.create(k1, epA, epB)!;
+    c.create(k2, epA, epB);
+    assert.equal(e1.linked, false);
+    assert.equal(c.evicted, 1);
+    const again = c.create(k1, epA, epB)!; // a second pending entry for k1
+    assert.ok(c.link(e1));
+    assert.equal(again.linked, false);
+    assert.equal(c.lookup(k1, epA, epB), e1);
+  });
+
+  it('rejects bad options with the option named', () => {
+    assert.throws(() => new FlowCache({ max: 0 }), /FlowCache: max must be a positive integer, got 0/);
+    assert.throws(() => new FlowCache({ udpIdleMs: -1 }), /FlowCache: udpIdleMs must be a positive number of ms, got -1/);
+    assert.throws(() => new FlowCache({ maxChain: 1.5 }), /FlowCache: maxChain must be a positive integer/);
+  });
+});
