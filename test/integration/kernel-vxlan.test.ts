@@ -92,18 +92,18 @@ describe('kernel VXLAN (Flannel-style) host ⇄ Sluice host', { timeout: 120_000
   });
 
   test('ping: kernel pod → Sluice pod', async () => {
-    const r = await ping(NS.h1pod, POD2, 5, 0.2);
+    const r = await ping(NS.h1pod, POD2, { count: 5 });
     assert.equal(r.received, 5, `all 5 replies (got ${r.received})`);
   });
 
   test('ping: Sluice pod → kernel pod', async () => {
-    const r = await ping(NS.h2pod, POD1, 5, 0.2);
+    const r = await ping(NS.h2pod, POD1, { count: 5 });
     assert.equal(r.received, 5, `all 5 replies (got ${r.received})`);
   });
 
   test('ping: Sluice pod → kernel host (flannel.1 address) and kernel host → Sluice pod', async () => {
-    assert.equal((await ping(NS.h2pod, '10.244.1.0', 3, 0.2)).received, 3);
-    assert.equal((await ping(NS.h1, POD2, 3, 0.2)).received, 3);
+    assert.equal((await ping(NS.h2pod, '10.244.1.0', { count: 3 })).received, 3);
+    assert.equal((await ping(NS.h1, POD2, { count: 3 })).received, 3);
   });
 
   test('TCP: 4 MiB kernel pod → Sluice pod arrive intact', async () => {

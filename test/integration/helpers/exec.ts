@@ -7,6 +7,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** When false, a non-zero exit resolves (see `code`) instead of rejecting. Default true. */
   check?: boolean;
+  /** Aborting kills the command (SIGKILL) and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -20,11 +22,12 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const check = opts.check ?? true;
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20, encoding: 'utf8' },
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20, encoding: 'utf8', signal: opts.signal },
       (err, stdout, stderr) => {
         if (err === null) return resolve({ stdout, stderr, code: 0 });
         const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
         const line = [cmd, ...args].join(' ');
+        if (e.name === 'AbortError') return reject(new Error(`aborted: ${line}`));
         if (e.code === 'ENOENT') return reject(new Error(`\`${cmd}\` not found (needed for: ${line})`));
         if (e.killed) return reject(new Error(`timed out after ${timeoutMs} ms: ${line}\n${stderr.trim()}`));
         if (!check && typeof e.code === 'number') return resolve({ stdout, stderr, code: e.code });

@@ -24,6 +24,8 @@ export class Proc {
 
   /** Spawns CMD ARGS (inside NETNS when given); stopped when the scope closes. */
   static start(scope: Scope | undefined, cmd: string, args: readonly string[], o: { netns?: string; label?: string } = {}): Proc {
+    // Checked before spawning, so a process is never started that nobody would stop.
+    if (scope?.closed) throw new Error(`not starting ${cmd}: cleanup has begun`);
     const argv = o.netns ? ['netns', 'exec', o.netns, cmd, ...args] : [...args];
     const p = new Proc(spawn(o.netns ? 'ip' : cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }), o.label ?? `${cmd}${o.netns ? ` in ${o.netns}` : ''}`);
     scope?.defer(`stop ${p.label} (pid ${p.pid})`, () => p.stop());

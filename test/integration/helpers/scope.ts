@@ -6,6 +6,11 @@ export class Scope {
   #steps: { what: string; undo: () => unknown }[] = [];
   #closing: Promise<Error[]> | undefined;
 
+  /** True once close() has been called: nothing new should be created. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /** Registers an undo step; runs before the steps registered earlier. */
   defer(what: string, undo: () => unknown): void {
     if (this.#closing) throw new Error(`scope already closed; cannot defer "${what}"`);

@@ -48,10 +48,18 @@ export interface PingResult {
   rttsMs: number[];
 }
 
+export interface PingOptions {
+  count: number;
+  /** Seconds between requests (below 0.2 needs root). Default 0.2. */
+  intervalS?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /** `ping -c COUNT -i INTERVAL` from a namespace; loss is reported, not thrown. */
-export async function ping(netns: string, dst: string, count: number, intervalS = 0.2, timeoutMs = 30_000): Promise<PingResult> {
-  const r = await inNetns(netns, 'ping', ['-n', '-c', String(count), '-i', String(intervalS), '-W', '1', dst],
-    { timeoutMs, check: false });
+export async function ping(netns: string, dst: string, o: PingOptions): Promise<PingResult> {
+  const r = await inNetns(netns, 'ping', ['-n', '-c', String(o.count), '-i', String(o.intervalS ?? 0.2), '-W', '1', dst],
+    { timeoutMs: o.timeoutMs ?? 30_000, check: false, signal: o.signal });
   const rttsMs = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   const sum = r.stdout.match(/(\d+) packets transmitted, (\d+) received/);
   if (!sum) throw new Error(`ping from ${netns} to ${dst}: unexpected output\n${r.stdout}${r.stderr}`);
@@ -83,7 +91,7 @@ export interface IperfResult {
 
 /** One iperf3 TCP single-stream run from clientNs to serverIp (a one-off server in serverNs). */
 export async function iperf3Tcp(scope: Scope, o: {
-  serverNs: string; serverIp: string; clientNs: string; seconds: number; port?: number;
+  serverNs: string; serverIp: string; clientNs: string; seconds: number; port?: number; signal?: AbortSignal;
 }): Promise<IperfResult> {
   const port = String(o.port ?? 5201);
   const server = Proc.start(scope, 'iperf3', ['-s', '-1', '--forceflush', '-B', o.serverIp, '-p', port],
@@ -91,7 +99,7 @@ export async function iperf3Tcp(scope: Scope, o: {
   try {
     await server.waitFor(/Server listening/, 10_000);
     const r = await inNetns(o.clientNs, 'iperf3', ['-c', o.serverIp, '-p', port, '-t', String(o.seconds), '-J'],
-      { timeoutMs: (o.seconds + 30) * 1000, check: false });
+      { timeoutMs: (o.seconds + 30) * 1000, check: false, signal: o.signal });
     let j: IperfJson;
     try {
       j = JSON.parse(r.stdout) as IperfJson;
