@@ -79,6 +79,7 @@ export class FlowCache {
   chainFull = 0;
   readonly #lru: LRUCache<number, FlowEntry>;
   readonly #hash: (key: FlowKey) => number;
+  readonly #chainScratch: FlowEntry[] = [];
 
   constructor(opts: FlowCacheOptions = {}) {
     const max = opts.max ?? 1_000_000;
@@ -276,15 +277,17 @@ export class FlowCache {
 
   /**
    * Visits the entries of the chains `keys[start..end)` (those still present),
-   * without touching recency. `visit` may remove the entry it is given.
+   * without touching recency. `visit` may remove entries of the chain.
    */
   forEachIn(keys: readonly number[], start: number, end: number, visit: (e: FlowEntry) => void): void {
+    const chain = this.#chainScratch;
     for (let i = start; i < end && i < keys.length; i++) {
-      let e = this.#lru.peek(keys[i]);
-      while (e !== undefined) {
-        const next = e.next;
-        visit(e);
-        e = next;
+      let n = 0;
+      for (let e = this.#lru.peek(keys[i]); e !== undefined; e = e.next) chain[n++] = e;
+      for (let j = 0; j < n; j++) {
+        const e = chain[j];
+        chain[j] = undefined!;
+        if (e.linked) visit(e);
       }
     }
   }

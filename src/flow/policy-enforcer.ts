@@ -233,6 +233,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       this.unselected++;
       const e = cache.create(key, from, to) ?? detached(key, from, to);
       this.#settleOpen(e, sides);
+      cache.refreshExpiry(e);
       cache.account(e, false, len, parsed.tcpFlags);
       this.flowLog.decided(e, 'new', FlowState.Pending, 0, undefined, -1, this.#snapshot, cache.now);
       return Verdict.Allow;
@@ -315,7 +316,6 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     e.ingress = (sides & Side.Ingress) !== 0 ? Decision.NoPolicy : Decision.NotChecked;
     e.egressPolicy = e.ingressPolicy = undefined;
     e.egressRule = e.ingressRule = -1;
-    this.cache.refreshExpiry(e);
   }
 
   // --- misses to the pool ---------------------------------------------------------
@@ -410,6 +410,18 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       if (e.state !== prev) this.#log(e, 'policy-change', prev, res, o, snap, now);
       if (gen < this.#generation) this.revalidator.queue(e);
     }
+  }
+
+  settleUnselected(e: FlowEntry): boolean {
+    if (this.#isSelected(e.from, e.to)) return false;
+    const prev = e.state;
+    this.#settleOpen(e, (e.from !== undefined ? Side.Egress : 0) | (e.to !== undefined ? Side.Ingress : 0));
+    if (prev !== FlowState.Allowed) {
+      this.reinstated++;
+      this.#dropReverseDeny(e);
+      this.flowLog.decided(e, 'policy-change', prev, 0, undefined, -1, this.#snapshot, this.cache.now);
+    }
+    return true;
   }
 
   revalidationFailed(entries: readonly FlowEntry[], err: unknown): void {

@@ -34,6 +34,11 @@ export interface RevalidationOwner {
   readonly evaluator: PolicyEvaluator;
   /** The current policy generation. */
   readonly generation: number;
+  /**
+   * Settles `e` in place without evaluation if nothing selects its local sides
+   * (open by definition); returns false if it needs evaluating.
+   */
+  settleUnselected(e: FlowEntry): boolean;
   /** Installs the verdicts of `res` (a response for `entries`, in order). */
   applyRevalidation(entries: readonly FlowEntry[], res: Int32Array): void;
   /** An evaluation failed: the entries keep their verdicts. */
@@ -111,12 +116,17 @@ export class Revalidator {
       (e.state === FlowState.Allowed || e.state === FlowState.Denied || e.state === FlowState.Revoked);
   }
 
+  #take(e: FlowEntry, gen: number, out: FlowEntry[]): void {
+    if (!this.#stale(e, gen) || this.#owner.settleUnselected(e)) return;
+    e.revalidating = true;
+    out.push(e);
+  }
+
   /** Up to `chunk` stale entries: queued ones first, then from the key dump. */
   #collect(out: FlowEntry[]): void {
     const gen = this.#owner.generation;
     while (this.#extra.length > 0 && out.length < this.chunk) {
-      const e = this.#extra.pop()!;
-      if (this.#stale(e, gen)) { e.revalidating = true; out.push(e); }
+      this.#take(this.#extra.pop()!, gen, out);
     }
     if (!this.#active) return;
     const cache = this.#owner.cache;
@@ -124,9 +134,7 @@ export class Revalidator {
     while (out.length < this.chunk && this.#pos < keys.length) {
       // Visit a few chains at a time, so one chunk does not overshoot by much.
       const end = Math.min(keys.length, this.#pos + 64);
-      cache.forEachIn(keys, this.#pos, end, (e) => {
-        if (this.#stale(e, gen)) { e.revalidating = true; out.push(e); }
-      });
+      cache.forEachIn(keys, this.#pos, end, (e) => this.#take(e, gen, out));
       this.#pos = end;
     }
   }

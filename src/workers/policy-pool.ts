@@ -35,6 +35,8 @@ function positiveInt(name: string, v: number | undefined, dflt: number): number 
 export class PolicyPool implements PolicyEvaluator {
   readonly sync = false;
   readonly threads: number;
+  /** Snapshots sent again because a worker asked (it started after the broadcast). */
+  rebroadcasts = 0;
   readonly #pool: Piscina;
   readonly #channel: BroadcastChannel;
   #snapshot: PolicySnapshot | undefined = undefined;
@@ -52,7 +54,7 @@ export class PolicyPool implements PolicyEvaluator {
     this.#channel = new BroadcastChannel(workerData.channel);
     this.#channel.onmessage = (ev: unknown): void => {
       const m = (ev as MessageEvent<ChannelMessage>).data;
-      if (m.type === 'need' && m.generation <= this.#generation) this.#queueRebroadcast();
+      if (m.type === 'need' && m.have < this.#generation) this.#queueRebroadcast();
     };
     this.#channel.unref();
     this.#pool = new Piscina({
@@ -106,6 +108,7 @@ export class PolicyPool implements PolicyEvaluator {
     this.#rebroadcastQueued = true;
     setImmediate(() => {
       this.#rebroadcastQueued = false;
+      this.rebroadcasts++;
       this.#broadcast();
     });
   }

@@ -39,7 +39,7 @@ function waitForGeneration(wanted: number): Promise<void> {
     };
     // Usually the broadcast is already queued and arrives on the next turn; if not,
     // this worker started after it, so ask for it to be sent again.
-    const ask = setTimeout(() => channel.postMessage({ type: 'need', generation: wanted } satisfies ChannelMessage), data.askAfterMs);
+    const ask = setTimeout(() => channel.postMessage({ type: 'need', generation: wanted, have: generation } satisfies ChannelMessage), data.askAfterMs);
     const fail = setTimeout(() => {
       waiters.delete(done);
       clearTimeout(ask);

@@ -7,7 +7,8 @@ import type { PolicySnapshot } from '../policy/snapshot.js';
 
 export type ChannelMessage =
   | { type: 'snapshot'; generation: number; snapshot: PolicySnapshot | undefined }
-  | { type: 'need'; generation: number };
+  /** A worker waiting for `generation` that holds `have`. */
+  | { type: 'need'; generation: number; have: number };
 
 /** Data every policy worker starts with (piscina `workerData`). */
 export interface PolicyWorkerData {

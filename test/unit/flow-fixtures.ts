@@ -10,6 +10,7 @@ import { FlowKey } from '../../src/packet/flow-key.js';
 import { compile } from '../../src/policy/compiler.js';
 import { resourcesFromObjects } from '../../src/policy/manifests.js';
 import type { PolicySnapshot } from '../../src/policy/snapshot.js';
+import { HEADER_WORDS, newRequest, Q_SIDES, REQUEST_WORDS, RESULT_WORDS } from '../../src/workers/batch-format.js';
 
 export function ns(name: string): object {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ns: name } } };
@@ -102,4 +103,31 @@ export class GateDriver {
     this.parse(pkt);
     return this.gate.decide(this.key, this.parser, this.parser.ipLength, from, to);
   }
+}
+
+/** A flow to pack into a request: the key and the Side mask. */
+export interface FlowSpec {
+  key: FlowKey;
+  sides: number;
+}
+
+/** Packs flows into a request of `generation` (batch-format.ts). */
+export function requestOf(flows: readonly FlowSpec[], generation: number): Int32Array {
+  const req = newRequest(generation, flows.length);
+  flows.forEach((f, i) => {
+    const q = HEADER_WORDS + i * REQUEST_WORDS;
+    f.key.writeTo(req, q);
+    req[q + Q_SIDES] = f.sides;
+  });
+  return req;
+}
+
+/** Result `i` of a response as named fields. */
+export function resultAt(res: Int32Array, i: number): { egress: number; egressPolicy: number; egressRule: number; ingress: number; ingressPolicy: number; ingressRule: number; logSide: number; logPolicy: number; logRule: number } {
+  const o = HEADER_WORDS + i * RESULT_WORDS;
+  return {
+    egress: res[o], egressPolicy: res[o + 1], egressRule: res[o + 2],
+    ingress: res[o + 3], ingressPolicy: res[o + 4], ingressRule: res[o + 5],
+    logSide: res[o + 6], logPolicy: res[o + 7], logRule: res[o + 8],
+  };
 }
