@@ -151,6 +151,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   readonly #oneEntry: FlowEntry[] = [];
   readonly #scratch = new FlowKey();
 
+  #idleWaiters: (() => void)[] = [];
   #sweepKeys: number[] = [];
   #sweepPos = 0;
   #lastSweep: number;
@@ -344,13 +345,19 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
         this.missLatencyTotalMs += ms;
         if (ms > this.missLatencyMaxMs) this.missLatencyMaxMs = ms;
         this.evaluated += n;
-        this.cache.setNow(this.#clock());
-        this.#applyNew(entries, res);
+        if (!this.#closed) {
+          this.cache.setNow(this.#clock());
+          this.#applyNew(entries, res);
+        }
+        this.#wakeIdle();
       },
       (err: unknown) => {
         this.#missTasksInFlight--;
-        this.#evalFailed(err);
-        for (const e of entries) if (e.state === FlowState.Pending) this.#abandon(e);
+        if (!this.#closed) {
+          this.#evalFailed(err);
+          for (const e of entries) if (e.state === FlowState.Pending) this.#abandon(e);
+        }
+        this.#wakeIdle();
       },
     );
   }
@@ -491,6 +498,19 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   /** Resolves when every cached flow carries the current generation's verdict. */
   revalidated(): Promise<void> {
     return this.revalidator.idle();
+  }
+
+  /** Resolves when no new-flow request is in flight or waiting (for tests and benchmarks). */
+  settled(): Promise<void> {
+    if (this.#missTasksInFlight === 0 && this.#missCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #wakeIdle(): void {
+    if (this.#missTasksInFlight !== 0 || this.#missCount !== 0 || this.#idleWaiters.length === 0) return;
+    const w = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const f of w) f();
   }
 
   /** Once a second: clock, flow-log summary, sweeping. Driven by the timer unless timers: false. */

@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
+import type { PacketBatch } from '../../src/dataplane/packet-batch.js';
+import { Verdict } from '../../src/dataplane/policy-gate.js';
+import { FlowState } from '../../src/flow/flow-entry.js';
+import { PolicyEnforcer, type PolicyEnforcerOptions } from '../../src/flow/policy-enforcer.js';
+import { Decision } from '../../src/workers/batch-format.js';
+import type { PolicyEvaluator } from '../../src/workers/evaluator.js';
+import { allowIngressFrom, basicSnapshot, endpoint, GateDriver } from './flow-fixtures.js';
+import { TCP, tcp4, udp4 } from './packet-fixtures.js';
+
+const xa = endpoint('x', 'a', '10.0.1.10');
+const xb = endpoint('x', 'b', '10.0.1.11');
+const ya = endpoint('y', 'a', '10.0.2.10');
+
+/** x/a accepts only TCP 80 from x/<podLabel>. */
+const onlyFrom = (podLabel: string) => basicSnapshot([allowIngressFrom('x', 'pa', 'a', podLabel, 80)]);
+
+interface Harness {
+  gate: PolicyEnforcer;
+  drv: GateDriver;
+  released: { pkt: Buffer; from: Endpoint | undefined; to: Endpoint | undefined }[];
+  /** Re-runs released packets through the gate, as Forwarder.reinject would; returns their verdicts. */
+  reinject(): Verdict[];
+}
+
+function harness(opts: PolicyEnforcerOptions): Harness {
+  const released: Harness['released'] = [];
+  const gate = new PolicyEnforcer({
+    timers: false,
+    ...opts,
+    onRelease: (b: PacketBatch, n, from, to) => {
+      for (let i = 0; i < n; i++) {
+        released.push({ pkt: Buffer.from(b.buf.subarray(b.offsets[i], b.offsets[i] + b.lengths[i])), from: from[i], to: to[i] });
+      }
+    },
+  });
+  const drv = new GateDriver(gate);
+  return {
+    gate, drv, released,
+    reinject: () => released.splice(0).map((r) => drv.send(r.pkt, r.from, r.to)),
+  };
+}
+
+for (const mode of ['pool', 'inline'] as const) {
+  describe(`PolicyEnforcer (${mode})`, () => {
+    it('decides new flows by policy, admits replies, denies one direction only', async () => {
+      const h = harness({ mode, pool: { threads: 1 } });
+      const { gate, drv } = h;
+      try {
+        gate.setSnapshot(onlyFrom('b'));
+        const syn = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN);
+        const v = drv.send(syn, xb, xa);
+        if (mode === 'pool') {
+          assert.equal(v, Verdict.Held);
+          // More packets of the same flow wait with the first; no second evaluation.
+          assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK), xb, xa), Verdict.Held);
+          assert.equal(gate.held.held, 2);
+          gate.endBatch();
+          await gate.settled();
+          assert.equal(gate.missTasks, 1);
+          assert.equal(h.released.length, 2);
+          assert.deepEqual(h.released[0].pkt, syn, 'released byte for byte');
+          assert.equal(h.released[0].from, xb);
+          assert.equal(h.released[0].to, xa);
+          assert.deepEqual(h.reinject(), [Verdict.Allow, Verdict.Allow]);
+        } else {
+          assert.equal(v, Verdict.Allow);
+        }
+        assert.equal(gate.evaluated, 1);
+        // The reply direction is admitted by the same entry.
+        assert.equal(drv.send(tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.SYN | TCP.ACK), xa, xb), Verdict.Allow);
+        const e = gate.cache.peekExact(drv.parse(syn))!;
+        assert.equal(e.state, FlowState.Allowed);
+        assert.equal(e.ingress, Decision.RuleAllow);
+        assert.equal(e.ingressPolicy, 'KubernetesNetworkPolicy/x/pa');
+        assert.equal(e.ingressRule, 0);
+        assert.equal(e.egress, Decision.NoPolicy);
+        assert.equal(e.revPackets, 1);
+        assert.equal(e.fwdPackets, mode === 'pool' ? 2 : 1);
+
+        // y/a (remote) -> x/a: this host checks x/a's ingress only; denied.
+        const bad = tcp4('10.0.2.10', '10.0.1.10', 40001, 80, TCP.SYN);
+        if (mode === 'pool') {
+          assert.equal(drv.send(bad, undefined, xa), Verdict.Held);
+          gate.endBatch();
+          await gate.settled();
+          assert.equal(h.released.length, 0);
+          assert.equal(gate.held.dropped, 1);
+        } else {
+          assert.equal(drv.send(bad, undefined, xa), Verdict.Deny);
+        }
+        assert.equal(drv.send(bad, undefined, xa), Verdict.Deny, 'the cached deny answers at once');
+        const d = gate.cache.peekExact(drv.parse(bad))!;
+        assert.equal(d.state, FlowState.Denied);
+        assert.equal(d.ingress, Decision.DefaultDeny);
+        assert.equal(d.fwdPackets, 2, 'the dropped held packet is counted too');
+        // The reverse direction of a denied flow is a flow of its own: x/a's egress is open.
+        const back = tcp4('10.0.1.10', '10.0.2.10', 80, 40001, TCP.ACK);
+        const vb = drv.send(back, xa, undefined);
+        assert.equal(vb, Verdict.Allow, 'unselected egress: allowed without evaluation');
+        assert.equal(gate.unselected, 1);
+        assert.equal(gate.evaluated, 2);
+      } finally {
+        await gate.close();
+      }
+    });
+
+    it('endpoints no policy selects are allowed without evaluation', async () => {
+      const h = harness({ mode, pool: { threads: 1 } });
+      try {
+        h.gate.setSnapshot(onlyFrom('b'));
+        assert.equal(h.drv.send(udp4('10.0.2.10', '10.0.1.11', 5000, 53), ya, xb), Verdict.Allow);
+        assert.equal(h.drv.send(udp4('10.0.2.10', '8.8.8.8', 5000, 53), ya, undefined), Verdict.Allow);
+        assert.equal(h.gate.evaluated, 0);
+        assert.equal(h.gate.missTasks, 0);
+        assert.equal(h.gate.unselected, 2);
+      } finally {
+        await h.gate.close();
+      }
+    });
+
+    it('before any snapshot every flow is open', async () => {
+      const h = harness({ mode, pool: { threads: 1 } });
+      try {
+        assert.equal(h.drv.send(tcp4('10.0.2.10', '10.0.1.10', 1, 80), undefined, xa), Verdict.Allow);
+        assert.equal(h.gate.generation, 0);
+      } finally {
+        await h.gate.close();
+      }
+    });
+
+    it('a policy change revokes a denied connection in both directions and leaves allowed ones flowing', async () => {
+      const h = harness({ mode, pool: { threads: 1 } });
+      const { gate, drv } = h;
+      const establish = async (src: string, dst: string, sport: number, from: Endpoint | undefined, to: Endpoint | undefined): Promise<void> => {
+        if (drv.send(tcp4(src, dst, sport, 80, TCP.SYN), from, to) === Verdict.Held) {
+          gate.endBatch();
+          await gate.settled();
+          assert.deepEqual(h.reinject(), [Verdict.Allow]);
+        }
+        assert.equal(drv.send(tcp4(dst, src, 80, sport, TCP.SYN | TCP.ACK), to, from), Verdict.Allow);
+      };
+      try {
+        gate.setSnapshot(onlyFrom('b'));
+        await establish('10.0.1.11', '10.0.1.10', 40000, xb, xa); // x/b -> x/a: allowed now, denied later
+        await establish('10.0.2.10', '10.0.2.11', 40001, ya, undefined); // y/a -> y/b: unselected
+        const ka = gate.cache.peekExact(drv.parse(tcp4('10.0.1.11', '10.0.1.10', 40000, 80)))!;
+        const ky = gate.cache.peekExact(drv.parse(tcp4('10.0.2.10', '10.0.2.11', 40001, 80)))!;
+        const gen = gate.setSnapshot(onlyFrom('c'));
+        // Until revalidated, packets keep flowing on the old verdict: never held again.
+        assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK), xb, xa), Verdict.Allow);
+        await gate.revalidated();
+        assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK), xb, xa), Verdict.Deny);
+        assert.equal(drv.send(tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.ACK), xa, xb), Verdict.Deny, 'replies stop too');
+        assert.equal(ka.state, FlowState.Revoked);
+        assert.equal(ka.generation, gen);
+        assert.equal(ka.ingress, Decision.DefaultDeny);
+        assert.equal(drv.send(tcp4('10.0.2.10', '10.0.2.11', 40001, 80, TCP.ACK), ya, undefined), Verdict.Allow);
+        assert.equal(gate.cache.peekExact(drv.parse(tcp4('10.0.2.10', '10.0.2.11', 40001, 80)))!, ky, 'same entry, updated in place');
+        assert.equal(ky.generation, gen);
+        assert.equal(ky.fwdPackets, 2);
+        assert.equal(gate.revoked, 1);
+        assert.equal(gate.held.heldTotal, mode === 'pool' ? 1 : 0, 'only the first SYN was ever held');
+        // And back: the policy allows it again; the same connection resumes.
+        gate.setSnapshot(onlyFrom('b'));
+        await gate.revalidated();
+        assert.equal(drv.send(tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.ACK), xa, xb), Verdict.Allow);
+        assert.equal(gate.reinstated, 1);
+      } finally {
+        await gate.close();
+      }
+    });
+
+    it('an established flow the new policy denies stops within one second, among 20,000 cached flows', async (t) => {
+      const h = harness({ mode, pool: { threads: 1 }, held: { capacity: 8192 } });
+      const { gate, drv } = h;
+      try {
+        gate.setSnapshot(onlyFrom('b'));
+        // 20,000 allowed flows into x/a (from x/b's many ports, remote side), 64 per batch,
+        // waiting for verdicts before maxMissTasks (16) requests are in flight.
+        for (let p = 0; p < 20_000; p++) {
+          drv.send(tcp4('10.0.1.11', '10.0.1.10', 10_000 + p, 80, TCP.SYN), undefined, xa);
+          if (p % 64 === 63) gate.endBatch();
+          if (p % 1024 === 1023) await gate.settled();
+        }
+        gate.endBatch();
+        await gate.settled();
+        h.released.length = 0;
+        assert.equal(gate.shed, 0);
+        assert.equal(gate.cache.size, 20_000);
+        const probe = tcp4('10.0.1.11', '10.0.1.10', 10_000 + 12_345, 80, TCP.ACK);
+        assert.equal(drv.send(probe, undefined, xa), Verdict.Allow);
+        const t0 = performance.now();
+        gate.setSnapshot(onlyFrom('c'));
+        // Keep sending the probe every 5 ms, as a live connection would.
+        let stoppedAfter = -1;
+        await new Promise<void>((resolve) => {
+          const iv = setInterval(() => {
+            gate.endBatch();
+            if (drv.send(probe, undefined, xa) === Verdict.Deny) {
+              stoppedAfter = performance.now() - t0;
+              clearInterval(iv);
+              resolve();
+            } else if (performance.now() - t0 > 3000) {
+              clearInterval(iv);
+              resolve();
+            }
+          }, 5);
+        });
+        assert.ok(stoppedAfter >= 0 && stoppedAfter < 1000, `stopped after ${stoppedAfter.toFixed(1)} ms`);
+        await gate.revalidated();
+        let denied = 0;
+        for (const e of gate.flows()) if (e.state === FlowState.Revoked) denied++;
+        assert.equal(denied, 20_000);
+        t.diagnostic(`probe denied after ${stoppedAfter.toFixed(1)} ms; full pass ${gate.revalidator.lastPassMs.toFixed(1)} ms`);
+      } finally {
+        await gate.close();
+      }
+    });
+  });
+}
+
+// --- failure paths, with evaluators that misbehave on purpose ------------------------------
+
+/** An evaluator whose answers the test controls. */
+class ManualEvaluator implements PolicyEvaluator {
+  readonly sync = false;
+  readonly pending: { req: Int32Array; resolve: (r: Int32Array) => void; reject: (e: Error) => void }[] = [];
+  setSnapshot(): void {}
+  evaluate(req: Int32Array): Promise<Int32Array> {
+    return new Promise((resolve, reject) => this.pending.push({ req, resolve, reject }));
+  }
+  evaluateSync(): void { throw new Error('not sync'); }
+  close(): Promise<void> { return Promise.resolve(); }
+}
+
+describe('PolicyEnforcer failure paths', () => {
+  it('gives up flows whose verdict does not come within pendingTimeoutMs, dropping their packets', async () => {
+    let now = 0;
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev, clock: () => now, pendingTimeoutMs: 5000, sweepIntervalMs: 1000 });
+    const { gate, drv } = h;
+    gate.setSnapshot(onlyFrom('b'));
+    const syn = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN);
+    assert.equal(drv.send(syn, xb, xa), Verdict.Held);
+    gate.endBatch();
+    assert.equal(ev.pending.length, 1);
+    now = 6000;
+    gate.tick();
+    assert.equal(gate.abandoned, 1);
+    assert.equal(gate.held.held, 0);
+    assert.equal(gate.held.dropped, 1);
+    assert.equal(gate.cache.size, 0);
+    // A late verdict is ignored; the next packet starts a new evaluation.
+    const res = new Int32Array(2 + 9);
+    res[1] = 1;
+    ev.pending[0].resolve(res);
+    await gate.settled();
+    assert.equal(h.released.length, 0);
+    assert.equal(drv.send(syn, xb, xa), Verdict.Held);
+    gate.endBatch();
+    assert.equal(ev.pending.length, 2);
+    await gate.close();
+  });
+
+  it('an evaluation error drops the waiting packets and lets the next packet retry', async () => {
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev });
+    const { gate, drv } = h;
+    gate.setSnapshot(onlyFrom('b'));
+    const syn = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN);
+    drv.send(syn, xb, xa);
+    gate.endBatch();
+    ev.pending[0].reject(new Error('worker died'));
+    await gate.settled();
+    assert.equal(gate.evalErrors, 1);
+    assert.equal(gate.held.dropped, 1);
+    assert.equal(drv.send(syn, xb, xa), Verdict.Held);
+    await gate.close();
+  });
+
+  it('sheds new flows while maxMissTasks requests are in flight, and batches one request per batch', async () => {
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev, maxMissTasks: 1 });
+    const { gate, drv } = h;
+    gate.setSnapshot(onlyFrom('b'));
+    for (let p = 0; p < 10; p++) drv.send(tcp4('10.0.1.11', '10.0.1.10', 1000 + p, 80), xb, xa);
+    gate.endBatch();
+    assert.equal(ev.pending.length, 1, 'ten misses, one request');
+    assert.equal(ev.pending[0].req[1], 10);
+    assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 2000, 80), xb, xa), Verdict.Held);
+    assert.equal(gate.shed, 1);
+    assert.equal(gate.held.held, 10);
+    await gate.close();
+  });
+
+  it('flushes the misses of a batch in a microtask when endBatch is not called', async () => {
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev });
+    h.gate.setSnapshot(onlyFrom('b'));
+    for (let p = 0; p < 3; p++) h.drv.send(tcp4('10.0.1.11', '10.0.1.10', 1000 + p, 80), xb, xa);
+    assert.equal(ev.pending.length, 0);
+    await Promise.resolve();
+    assert.equal(ev.pending.length, 1);
+    assert.equal(ev.pending[0].req[1], 3);
+    await h.gate.close();
+  });
+
+  it('rejects contradictory options', () => {
+    assert.throws(() => new PolicyEnforcer({ mode: 'inline', evaluator: new ManualEvaluator(), timers: false }),
+      /PolicyEnforcer: mode 'inline' contradicts the given evaluator \(sync=false\)/);
+    assert.throws(() => new PolicyEnforcer({ maxMissTasks: 0, timers: false }), /PolicyEnforcer: maxMissTasks must be > 0, got 0/);
+  });
+});
