@@ -253,10 +253,10 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
         return Verdict.Deny;
       }
       this.evaluated++;
+      cache.account(e, false, len, parsed.tcpFlags); // before the verdict, so a flow log counts this packet
       this.#oneEntry[0] = e;
       this.#applyNew(this.#oneEntry, this.#oneRes);
       this.#oneEntry[0] = undefined!;
-      cache.account(e, false, len, parsed.tcpFlags);
       if (e.state === FlowState.Allowed) return Verdict.Allow;
       this.deniedPackets++;
       return Verdict.Deny;
