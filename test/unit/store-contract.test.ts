@@ -1,4 +1,5 @@
-// One contract, every Store implementation (the etcd store joins this list when it lands):
+// One contract, every Store implementation (the etcd one runs against a real etcd server when
+// one is installed; see test/integration/support/etcd.ts):
 // load() gives the validated snapshot, watch() after load() reports only later valid changes,
 // invalid updates reach onError and leave the watched state alone, stop() ends reports.
 import assert from 'node:assert/strict';
@@ -9,6 +10,8 @@ import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { FileStore, StoreError } from '../../src/store/file-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { EtcdStore } from '../../src/store/etcd-store.js';
+import { TestEtcd, etcdAvailable, writeClusterDoc } from '../integration/support/etcd.js';
 import type { Store, StoreSnapshot } from '../../src/store/store.js';
 
 interface Harness {
@@ -41,6 +44,17 @@ const implementations: Array<[string, (initial: unknown) => Promise<Harness>]> =
   }],
 ];
 
+const etcds: TestEtcd[] = [];
+if (etcdAvailable()) {
+  implementations.push(['EtcdStore', async (initial) => {
+    const etcd = await TestEtcd.start('contract');
+    etcds.push(etcd);
+    const client = etcd.client();
+    await writeClusterDoc(client, initial as Parameters<typeof writeClusterDoc>[1]);
+    return { store: new EtcdStore({ endpoints: etcd.url }), apply: (d) => writeClusterDoc(client, d as Parameters<typeof writeClusterDoc>[1]) };
+  }]);
+}
+
 async function waitFor(what: string, cond: () => boolean): Promise<void> {
   const end = Date.now() + 5000;
   while (!cond()) {
@@ -49,7 +63,10 @@ async function waitFor(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
-after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const e of etcds) await e.close();
+});
 
 for (const [name, make] of implementations) {
   describe(`Store contract: ${name}`, () => {
