@@ -16,7 +16,9 @@ import { dropName } from '../packet/drop.js';
 import { Endpoint } from '../dataplane/endpoint.js';
 import { Forwarder } from '../dataplane/forwarder.js';
 import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
-import { openGate } from '../dataplane/policy-gate.js';
+import { PolicyEnforcer, type PolicyEnforcerOptions } from '../flow/policy-enforcer.js';
+import { resourcesFromObjects } from '../policy/manifests.js';
+import { PolicyState } from '../policy/state.js';
 import { Router } from '../dataplane/router.js';
 import type { EndpointRecord, HostRecord, Store, StoreSnapshot } from '../store/store.js';
 import { subnetGateway4, subnetGateway6 } from './gateway.js';
@@ -35,6 +37,10 @@ export interface DaemonOptions {
   hostName: string;
   log: Logger;
   readyFile?: string;
+  /** Names the store in error messages ("cluster.yaml manifests"). */
+  source: string;
+  /** Options of the flow cache, policy workers and flow logs. */
+  policy?: Omit<PolicyEnforcerOptions, 'logger' | 'onRelease'>;
   /** Where the HTTP API listens; undefined: no API. */
   api?: ApiAddress;
 }
@@ -54,6 +60,8 @@ export class Daemon implements StatsSource {
   #endpointMtu = 0;
   #unwatch: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
+  readonly #policy = new PolicyState();
+  #gate!: PolicyEnforcer;
   #api: ApiServer | undefined;
   #ready = false;
   /** Serialises snapshot application: endpoint setup is async. */
@@ -90,11 +98,17 @@ export class Daemon implements StatsSource {
     this.#peers = new PeerTable(this.#backend.port, []);
     this.#router = new Router(this.#peers);
     this.#udpFd = native.udpOpen(ipv4ToUint32(self.publicIP), self.port ?? this.#backend.port, SOCKET_BUFFER_BYTES);
+    this.#gate = new PolicyEnforcer({
+      ...this.#o.policy,
+      logger: log.child({ component: 'flow' }),
+      onRelease: (batch, count, from) => this.#forwarder.reinject(batch, count, from),
+    });
+    this.#applyPolicy(snap, true);
     this.#forwarder = new Forwarder({
       router: this.#router,
       backend: this.#backend,
       local: this.#local,
-      gate: openGate,
+      gate: this.#gate,
       udpFd: this.#udpFd,
       tunBatch: new PacketBatch(BATCH_SIZE, SLOT_SIZE),
       udpBatch: new PacketBatch(BATCH_SIZE, SLOT_SIZE),
@@ -111,7 +125,7 @@ export class Daemon implements StatsSource {
     log.info({ backend: cfg.backend.type, underlay: `${self.publicIP}:${self.port ?? this.#backend.port}`,
       subnet: self.subnet, underlayMtu, endpointMtu: this.#endpointMtu }, 'dataplane up');
 
-    await this.#apply(snap);
+    await this.#apply(snap, true);
     this.#unwatch = store.watch(
       (s) => { this.#applying = this.#applying.then(() => this.#apply(s)).catch((err) => log.error({ err }, 'applying store update failed')); },
       (err) => log.error({ err: err.message }, 'store update rejected; keeping the running state'),
@@ -126,9 +140,25 @@ export class Daemon implements StatsSource {
     log.info({ endpoints: this.#endpoints.size, peers: this.#peers.peers().length }, 'ready');
   }
 
+  /**
+   * Compiles the snapshot's manifests into a new policy generation. At start an
+   * invalid set is fatal; later it is logged and the running policy stays.
+   */
+  #applyPolicy(snap: StoreSnapshot, starting: boolean): void {
+    try {
+      const compiled = this.#policy.replace(resourcesFromObjects(snap.manifests, this.#o.source, { unknownKinds: 'ignore' }));
+      this.#gate.setSnapshot(compiled);
+      this.#o.log.info({ generation: compiled.generation, policies: this.#policy.resources.policies.length }, 'policy applied');
+    } catch (err) {
+      if (starting) throw err;
+      this.#o.log.error({ err: (err as Error).message }, 'policy update rejected; keeping the running policy');
+    }
+  }
+
   /** Brings peers and local endpoints in line with a snapshot. */
-  async #apply(snap: StoreSnapshot): Promise<void> {
+  async #apply(snap: StoreSnapshot, starting = false): Promise<void> {
     const log = this.#o.log;
+    if (!starting) this.#applyPolicy(snap, false);
     try {
       this.#peers.replaceAll(snap.hosts.filter((h) => h.name !== this.#self.name));
     } catch (err) {
@@ -186,6 +216,7 @@ export class Daemon implements StatsSource {
     for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep);
     this.#router?.setEndpoints([]);
     this.#udpPoller?.close();
+    await this.#gate?.close();
     if (this.#udpFd >= 0) native.closeFd(this.#udpFd);
     this.#udpFd = -1;
     await this.#o.store.close();
