@@ -162,7 +162,9 @@ export class SubnetLeaseManager {
     const backoff = new Backoff(this.#o.backoff?.initialMs, this.#o.backoff?.maxMs);
     while (!this.#closed) {
       try {
-        const got = await acquireSubnet(this.#client, this.#layout, this.#o, this.#source, this.#o.log);
+        const prev = this.#current;
+        const o = { previousSubnet: prev?.subnet, previousIPv6Subnet: prev?.ipv6Subnet, ...this.#o };
+        const got = await acquireSubnet(this.#client, this.#layout, o, this.#source, this.#o.log);
         if (this.#closed) {
           got.etcdLease?.release();
           return;

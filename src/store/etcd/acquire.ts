@@ -15,7 +15,7 @@
 // withdraws.
 import type { Etcd3, IRequestOp, Lease } from 'etcd3';
 import type { Logger } from 'pino';
-import type { Cidr } from '../cidr.js';
+import { type Cidr, parseCidr } from '../cidr.js';
 import { StoreError } from '../errors.js';
 import type { HostRecord } from '../store.js';
 import { defaultVtepMAC } from '../validate.js';
@@ -43,6 +43,14 @@ export interface AcquireOptions {
   port?: number;
   /** etcd lease TTL (default 24 h, like Flannel). */
   ttlSeconds?: number;
+  /**
+   * The subnet held before (Flannel reads it from subnet.env): tried first when it is free, so a
+   * host whose lease expired, or whose key was lost with etcd's data, keeps its subnet if it can.
+   */
+  previousSubnet?: string;
+  previousIPv6Subnet?: string;
+  /** Picks one of `n` free candidates (default: at random, like Flannel). Tests force races with () => 0. */
+  choose?: (n: number) => number;
 }
 
 export interface SubnetLease {
@@ -118,7 +126,6 @@ function fits(e: Existing, net: EtcdNetwork): boolean {
   return e.ipv6Subnet !== undefined && inRange(e.ipv6Subnet, net.ipv6SubnetMin, net.ipv6SubnetMax!, net.config.ipv6SubnetLen!);
 }
 
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)];
 
 function hostRecord(o: AcquireOptions, subnet: Cidr, ipv6Subnet: Cidr | undefined): HostRecord {
   const h: HostRecord = { name: o.hostName ?? o.publicIP, publicIP: o.publicIP, subnet: subnet.text, vtepMAC: (o.vtepMAC ?? defaultVtepMAC(subnet)).toLowerCase() };
@@ -133,79 +140,99 @@ const put = (key: string, value: string, lease: string): IRequestOp => ({ reques
 export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: AcquireOptions, source: string, log?: Logger): Promise<Acquired> {
   const ttl = o.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) throw new TypeError(`ttlSeconds: expected a whole number of seconds >= 1, got ${ttl}`);
-  for (let attempt = 1; attempt <= RACE_RETRIES; attempt++) {
-    const { net, leases } = await listLeases(client, layout, source);
-    const value = (subnet: Cidr, v6: Cidr | undefined) => leaseValueJSON({ ...hostRecord(o, subnet, v6), name: o.hostName }, net.config.backend);
+  const choose = o.choose ?? ((n: number) => Math.floor(Math.random() * n));
+  const pick = <T>(xs: readonly T[]): T => xs[Math.min(xs.length - 1, Math.max(0, choose(xs.length)))];
+  // An etcd lease granted but not (yet) handed to the caller: revoked if anything goes wrong, so
+  // its keepalives do not run on forever.
+  let pending: Lease | undefined;
+  const grant = async (): Promise<string> => {
+    pending = client.lease(ttl);
+    return String(await pending.grant());
+  };
+  const withdraw = async (): Promise<void> => {
+    const l = pending;
+    pending = undefined;
+    await l?.revoke().catch(() => undefined);
+  };
+  try {
+    for (let attempt = 1; attempt <= RACE_RETRIES; attempt++) {
+      const { net, leases } = await listLeases(client, layout, source);
+      const value = (subnet: Cidr, v6: Cidr | undefined) => leaseValueJSON({ ...hostRecord(o, subnet, v6), name: o.hostName }, net.config.backend);
 
-    // 2: our own lease from before.
-    const mine = leases.filter((e) => e.publicIP === o.publicIP);
-    const keep = mine.find((e) => fits(e, net));
-    for (const e of mine) {
-      if (e === keep) continue;
-      log?.info({ key: e.kv.key }, 'deleting our old subnet lease: it no longer fits the network config');
-      await client.kv.txn({
-        compare: [{ key: Buffer.from(e.kv.key), target: 'Mod', result: 'Equal', mod_revision: e.kv.modRevision }],
-        success: [{ request_delete_range: { key: Buffer.from(e.kv.key) } }],
-      });
-    }
-    if (keep !== undefined) {
-      const reservation = keep.kv.lease === '0';
-      const etcdLease = reservation ? undefined : client.lease(ttl);
-      const id = etcdLease === undefined ? '0' : String(await etcdLease.grant());
+      // 2: our own lease from before.
+      const mine = leases.filter((e) => e.publicIP === o.publicIP);
+      const keep = mine.find((e) => fits(e, net));
+      for (const e of mine) {
+        if (e === keep) continue;
+        log?.info({ key: e.kv.key }, 'deleting our old subnet lease: it no longer fits the network config');
+        await client.kv.txn({
+          compare: [{ key: Buffer.from(e.kv.key), target: 'Mod', result: 'Equal', mod_revision: e.kv.modRevision }],
+          success: [{ request_delete_range: { key: Buffer.from(e.kv.key) } }],
+        });
+      }
+      if (keep !== undefined) {
+        const reservation = keep.kv.lease === '0';
+        const id = reservation ? '0' : await grant();
+        const res = await client.kv.txn({
+          compare: [{ key: Buffer.from(keep.kv.key), target: 'Mod', result: 'Equal', mod_revision: keep.kv.modRevision }],
+          success: [put(keep.kv.key, value(keep.subnet, keep.ipv6Subnet), id)],
+        });
+        if (!res.succeeded) {
+          await withdraw();
+          continue;
+        }
+        // The previous run's etcd lease now holds no key; let it go rather than wait for its TTL.
+        if (!reservation && keep.kv.lease !== '0' && keep.kv.lease !== id) await revokeId(client, keep.kv.lease).catch(() => undefined);
+        const lease = made(keep.kv.key, keep.subnet, keep.ipv6Subnet, id, ttl, true, attempt, String(res.header.revision));
+        const etcdLease = pending;
+        pending = undefined;
+        return { lease, etcdLease };
+      }
+
+      // 3: a free subnet, at random among the first 100.
+      const used4 = leases.map((e) => e.subnet);
+      const cands = freeSubnets(4, toBig(net.subnetMin.bytes), toBig(net.subnetMax.bytes), net.config.subnetLen, used4, MAX_CANDIDATES);
+      if (cands.length === 0) {
+        throw new StoreError('STORE_INVALID', source, [{ path: 'network', message: `out of subnets: every /${net.config.subnetLen} from ${net.subnetMin.text} to ${net.subnetMax.text} is leased` }]);
+      }
+      const subnet = (o.previousSubnet === undefined ? undefined : freeAt(o.previousSubnet, 4, net, used4)) ?? pick(cands);
+      let v6: Cidr | undefined;
+      if (net.ipv6SubnetMin !== undefined) {
+        const used6 = leases.flatMap((e) => (e.ipv6Subnet === undefined ? [] : [e.ipv6Subnet]));
+        const c6 = freeSubnets(6, toBig(net.ipv6SubnetMin.bytes), toBig(net.ipv6SubnetMax!.bytes), net.config.ipv6SubnetLen!, used6, MAX_CANDIDATES);
+        if (c6.length === 0) {
+          throw new StoreError('STORE_INVALID', source, [{ path: 'network', message: `out of IPv6 subnets: every /${net.config.ipv6SubnetLen} from ${net.ipv6SubnetMin.text} to ${net.ipv6SubnetMax!.text} is leased` }]);
+        }
+        v6 = (o.previousIPv6Subnet === undefined ? undefined : freeAt(o.previousIPv6Subnet, 6, net, used6)) ?? pick(c6);
+      }
+
+      // 4: create it, if nobody has.
+      const key = subnetKey(layout, subnet.text, v6?.text);
+      const id = await grant();
       const res = await client.kv.txn({
-        compare: [{ key: Buffer.from(keep.kv.key), target: 'Mod', result: 'Equal', mod_revision: keep.kv.modRevision }],
-        success: [put(keep.kv.key, value(keep.subnet, keep.ipv6Subnet), id)],
+        compare: [{ key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 }],
+        success: [put(key, value(subnet, v6), id)],
       });
       if (!res.succeeded) {
-        await etcdLease?.revoke().catch(() => undefined);
+        log?.debug({ key, attempt }, 'another host took the subnet first; trying again');
+        await withdraw();
         continue;
       }
-      // The previous run's etcd lease now holds no key; let it go rather than wait for its TTL.
-      if (!reservation && keep.kv.lease !== '0' && keep.kv.lease !== id) await revokeId(client, keep.kv.lease).catch(() => undefined);
-      const lease = made(keep.kv.key, keep.subnet, keep.ipv6Subnet, id, ttl, true, attempt, String(res.header.revision));
-      return { lease, etcdLease };
-    }
-
-    // 3: a free subnet, at random among the first 100.
-    const used4 = leases.map((e) => e.subnet);
-    const cands = freeSubnets(4, toBig(net.subnetMin.bytes), toBig(net.subnetMax.bytes), net.config.subnetLen, used4, MAX_CANDIDATES);
-    if (cands.length === 0) {
-      throw new StoreError('STORE_INVALID', source, [{ path: 'network', message: `out of subnets: every /${net.config.subnetLen} from ${net.subnetMin.text} to ${net.subnetMax.text} is leased` }]);
-    }
-    const subnet = pick(cands);
-    let v6: Cidr | undefined;
-    if (net.ipv6SubnetMin !== undefined) {
-      const used6 = leases.flatMap((e) => (e.ipv6Subnet === undefined ? [] : [e.ipv6Subnet]));
-      const c6 = freeSubnets(6, toBig(net.ipv6SubnetMin.bytes), toBig(net.ipv6SubnetMax!.bytes), net.config.ipv6SubnetLen!, used6, MAX_CANDIDATES);
-      if (c6.length === 0) {
-        throw new StoreError('STORE_INVALID', source, [{ path: 'network', message: `out of IPv6 subnets: every /${net.config.ipv6SubnetLen} from ${net.ipv6SubnetMin.text} to ${net.ipv6SubnetMax!.text} is leased` }]);
+      const rev = String(res.header.revision);
+      const after = await listLeases(client, layout, source);
+      const older = after.leases.find((e) => e.kv.key !== key && BigInt(e.kv.createRevision) < BigInt(rev)
+        && (overlaps(e.subnet, subnet) || (v6 !== undefined && e.ipv6Subnet !== undefined && overlaps(e.ipv6Subnet, v6))));
+      if (older !== undefined) {
+        log?.debug({ key, older: older.kv.key, attempt }, 'an older lease overlaps ours; withdrawing it and trying again');
+        await withdraw(); // deletes our key with it
+        continue;
       }
-      v6 = pick(c6);
+      const etcdLease = pending;
+      pending = undefined;
+      return { lease: made(key, subnet, v6, id, ttl, false, attempt, rev), etcdLease };
     }
-
-    // 4: create it, if nobody has.
-    const key = subnetKey(layout, subnet.text, v6?.text);
-    const etcdLease = client.lease(ttl);
-    const id = String(await etcdLease.grant());
-    const res = await client.kv.txn({
-      compare: [{ key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 }],
-      success: [put(key, value(subnet, v6), id)],
-    });
-    if (!res.succeeded) {
-      log?.debug({ key, attempt }, 'another host took the subnet first; trying again');
-      await etcdLease.revoke().catch(() => undefined);
-      continue;
-    }
-    const rev = String(res.header.revision);
-    const after = await listLeases(client, layout, source);
-    const older = after.leases.find((e) => e.kv.key !== key && BigInt(e.kv.createRevision) < BigInt(rev)
-      && (overlaps(e.subnet, subnet) || (v6 !== undefined && e.ipv6Subnet !== undefined && overlaps(e.ipv6Subnet, v6))));
-    if (older !== undefined) {
-      log?.debug({ key, older: older.kv.key, attempt }, 'an older lease overlaps ours; withdrawing it and trying again');
-      await etcdLease.revoke().catch(() => undefined); // deletes our key with it
-      continue;
-    }
-    return { lease: made(key, subnet, v6, id, ttl, false, attempt, rev), etcdLease };
+  } finally {
+    await withdraw();
   }
   throw new StoreError('STORE_INVALID', source, [{ path: '', message: `could not lease a subnet after ${RACE_RETRIES} attempts: other hosts kept taking the chosen subnets` }]);
 
@@ -214,6 +241,16 @@ export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: Acquir
     if (v6 !== undefined) l.ipv6Subnet = v6.text;
     return l;
   }
+}
+
+/** `text` as a subnet when it fits the config and overlaps nothing in `used`. */
+function freeAt(text: string, family: 4 | 6, net: EtcdNetwork, used: readonly Cidr[]): Cidr | undefined {
+  const c = parseCidr(text, family);
+  if (typeof c === 'string') return undefined;
+  const [min, max, len] = family === 4 ? [net.subnetMin, net.subnetMax, net.config.subnetLen] : [net.ipv6SubnetMin, net.ipv6SubnetMax, net.config.ipv6SubnetLen];
+  if (min === undefined || max === undefined || c.prefix !== len) return undefined;
+  if (toBig(c.bytes) < toBig(min.bytes) || toBig(c.bytes) > toBig(max.bytes)) return undefined;
+  return used.some((u) => overlaps(u, c)) ? undefined : c;
 }
 
 async function revokeId(client: Etcd3, id: string): Promise<void> {
