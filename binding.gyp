@@ -10,6 +10,10 @@
         "native/checksum.cc",
         "native/tun.cc",
         "native/udp.cc",
+        "native/tun-vnet.cc",
+        "native/udp-gso.cc",
+        "native/tcp-gso.cc",
+        "native/tcp-gro.cc",
         "native/poller.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

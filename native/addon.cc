@@ -1,6 +1,8 @@
 // Module init for the `sluice` addon. One concern per file: tun.cc (TUN +
-// batched fd I/O), udp.cc (UDP + recvmmsg/sendmmsg), poller.cc (uv_poll),
-// checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
+// batched fd I/O), tun-vnet.cc (TUN offloads), udp.cc (UDP +
+// recvmmsg/sendmmsg), udp-gso.cc (UDP_SEGMENT/UDP_GRO), tcp-gso.cc (cutting
+// TCP super-packets), tcp-gro.cc (coalescing received TCP segments),
+// poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
 #include <napi.h>
 
 #include "checksum.h"
@@ -12,7 +14,10 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::InitTun(env, exports);
+  sluice::InitTunVnet(env, exports);
   sluice::InitUdp(env, exports);
+  sluice::InitUdpGso(env, exports);
+  sluice::InitGro(env, exports);
   sluice::InitChecksum(env, exports);
   sluice::Poller::Init(env, exports);
   return exports;

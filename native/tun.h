@@ -11,4 +11,7 @@ constexpr int kTunVnetHdr = 2;     // IFF_VNET_HDR: every packet is prefixed by 
 
 void InitTun(Napi::Env env, Napi::Object exports);
 
+// tun-vnet.cc: tunSetOffload, readBatchVnet, writeBatchGso (IFF_VNET_HDR offloads).
+void InitTunVnet(Napi::Env env, Napi::Object exports);
+
 }  // namespace sluice

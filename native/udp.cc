@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "tcp-gso.h"
 
 namespace sluice {
 
@@ -20,18 +21,47 @@ namespace {
 // Per-thread scratch for recvmmsg/sendmmsg headers: grown once to the largest
 // batch, then reused, so a batch allocates nothing. thread_local because the
 // addon may also be loaded by worker threads.
+// Room for a UDP_GRO cmsg (an int: the size of the datagrams of a train).
+union GroCtrl {
+  char buf[CMSG_SPACE(sizeof(int))];
+  cmsghdr align;
+};
+
 struct MsgScratch {
   std::vector<mmsghdr> msgs;
   std::vector<iovec> iovs;
   std::vector<sockaddr_in> addrs;
+  std::vector<GroCtrl> ctrl;
   void Reserve(size_t n) {
     if (msgs.size() >= n) return;
     msgs.resize(n);
     iovs.resize(n);
     addrs.resize(n);
+    ctrl.resize(n);
   }
 };
 thread_local MsgScratch scratch;
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+// The train size from a UDP_GRO cmsg, or 0 (a single datagram).
+int32_t GroSize(msghdr& h, unsigned len) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+    if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof(int))) continue;
+    int size;
+    memcpy(&size, CMSG_DATA(c), sizeof size);
+    if (size > 0 && static_cast<unsigned>(size) < len) {
+      offloadCounters.groMessages++;
+      return size;
+    }
+  }
+  return 0;
+}
 
 // setsockopt with the *FORCE variant first (root may exceed net.core.*_max),
 // falling back to the capped option.
@@ -102,6 +132,9 @@ Napi::Value UdpLocalPort(const Napi::CallbackInfo& info) {
 // lengths[i] (-1 if it was truncated to maxLen: drop and count it), its
 // sender in addrs[i]/ports[i] (host order). 0 when nothing is queued.
 // At most UIO_MAXIOV (1024) messages per call.
+// Optional 9th argument gso (Int32Array): for a socket with UDP_GRO on,
+// gso[i] = the size of the datagrams that datagram i is a train of (each
+// gso[i] bytes, the last maybe shorter), or 0 for a single datagram.
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   const char* fn = "recvBatch";
   Napi::Env env = info.Env();
@@ -119,6 +152,10 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
       !CheckCount(env, fn, count, "addrs", addrs.len) || !CheckCount(env, fn, count, "ports", ports.len) ||
       !CheckReadSlots(env, fn, buf, offsets, maxLen, count))
     return Napi::Value();
+  Span<int32_t> gso;
+  bool wantGso = info.Length() > 8 && !info[8].IsUndefined();
+  if (wantGso && (!ArgInt32s(info, 8, fn, "gso", &gso) || !CheckCount(env, fn, count, "gso", gso.len)))
+    return Napi::Value();
   if (count > UIO_MAXIOV) count = UIO_MAXIOV;  // the kernel's cap on vlen
   if (count == 0) return Napi::Number::New(env, 0);
 
@@ -133,6 +170,10 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     h.msg_namelen = sizeof(sockaddr_in);
     h.msg_iov = &scratch.iovs[i];
     h.msg_iovlen = 1;
+    if (wantGso) {
+      h.msg_control = scratch.ctrl[i].buf;
+      h.msg_controllen = sizeof scratch.ctrl[i].buf;
+    }
   }
   int r;
   do {
@@ -144,10 +185,11 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   for (int i = 0; i < r; i++) {
-    const mmsghdr& m = scratch.msgs[i];
+    mmsghdr& m = scratch.msgs[i];
     lengths.data[i] = (m.msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(m.msg_len);
     addrs.data[i] = ntohl(scratch.addrs[i].sin_addr.s_addr);
     ports.data[i] = ntohs(scratch.addrs[i].sin_port);
+    if (wantGso) gso.data[i] = GroSize(m.msg_hdr, m.msg_len);
   }
   return Napi::Number::New(env, r);
 }

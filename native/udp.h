@@ -7,4 +7,10 @@ namespace sluice {
 
 void InitUdp(Napi::Env env, Napi::Object exports);
 
+// udp-gso.cc: sendBatchGso (UDP_SEGMENT), udpSetGro, udpGsoSupported, offloadStats.
+void InitUdpGso(Napi::Env env, Napi::Object exports);
+
+// tcp-gro.cc: groCoalesce (TCP segments of received datagrams → super-packets).
+void InitGro(Napi::Env env, Napi::Object exports);
+
 }  // namespace sluice

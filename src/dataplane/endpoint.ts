@@ -1,8 +1,13 @@
 // A workload endpoint: a TUN device the daemon opens, moves into the workload's
 // network namespace and configures with its address and a default route. The
 // daemon keeps the fd, so every packet the workload sends or receives passes here.
+//
+// With the `tun` offload the TUN carries a virtio header (IFF_VNET_HDR) and
+// TSO: the workload's TCP hands us 64 KiB super-packets and takes them whole.
+// If the kernel refuses, the endpoint falls back to a plain TUN and says why.
 import { createHash } from 'node:crypto';
-import { native } from '../native/binding.js';
+import { TunFlags, TunOffload, isNativeSystemError, native } from '../native/binding.js';
+import { offloadsFromEnv, type Offloads } from './offloads.js';
 import { ipIn, ip } from '../daemon/ip.js';
 import type { EndpointRecord } from '../store/store.js';
 import { TxQueue } from './tx-queue.js';
@@ -20,8 +25,17 @@ export class Endpoint {
   tunName = '';
   rxPackets = 0;
   rxBytes = 0;
+  /** The TUN was opened with a virtio header (reads/writes go through readBatchVnet/writeBatchGso). */
+  vnet = false;
+  /** The kernel accepted TSO on the TUN: reads may be super-packets. */
+  tso = false;
+  /** Why an offload the options asked for is off (the kernel's refusal), for the log. */
+  offloadError: string | undefined;
+  /** Set while the endpoint is on the forwarder's list of queues to flush. */
+  queued = false;
 
-  constructor(readonly record: EndpointRecord, readonly mtu: number, txCapacity: number) {
+  constructor(readonly record: EndpointRecord, readonly mtu: number, txCapacity: number,
+    readonly offloads: Offloads = offloadsFromEnv()) {
     this.key = `${record.namespace}/${record.name}`;
     this.ip4 = ipv4ToInt32(record.ip);
     this.ip6 = record.ipv6 ? ipv6ToWords(record.ipv6) : undefined;
@@ -31,7 +45,7 @@ export class Endpoint {
   /** Opens the TUN and configures it; on failure the device is closed again. */
   async open(): Promise<void> {
     const r = this.record;
-    const { fd, name } = native.openTun(tunNameFor(this.key), 0);
+    const { fd, name } = this.#openTun();
     this.fd = fd;
     this.tunName = name;
     try {
@@ -55,6 +69,29 @@ export class Endpoint {
       this.close();
       throw err;
     }
+  }
+
+  /** Opens the TUN with a virtio header and TSO when asked for, falling back to a plain TUN. */
+  #openTun(): { fd: number; name: string } {
+    const name = tunNameFor(this.key);
+    if (!this.offloads.tun) return native.openTun(name, 0);
+    let h: { fd: number; name: string };
+    try {
+      h = native.openTun(name, TunFlags.VnetHdr);
+    } catch (err) {
+      if (!isNativeSystemError(err) || err.code !== 'EINVAL') throw err;
+      this.offloadError = `IFF_VNET_HDR refused (${err.code})`;
+      return native.openTun(name, 0);
+    }
+    this.vnet = true;
+    try {
+      native.tunSetOffload(h.fd, TunOffload.Csum | TunOffload.Tso4 | TunOffload.Tso6);
+      this.tso = true;
+    } catch (err) {
+      // The virtio header stays (10 bytes, every packet complete): correct, just without super-packets.
+      this.offloadError = `TUNSETOFFLOAD refused (${isNativeSystemError(err) ? err.code : String(err)})`;
+    }
+    return h;
   }
 
   /** Closing the fd destroys the (non-persistent) TUN, wherever its namespace. */

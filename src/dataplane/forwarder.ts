@@ -12,10 +12,18 @@
 //   1 recvmmsg batch  2 known peer  3 decap (VNI, MAC)  4 parse
 //   5 inner source inside the peer's subnet  6 route to a local endpoint
 //   7 TTL / MTU  8 policy gate  9 queue on the endpoint's TUN  10 flush
-import { native } from '../native/binding.js';
+//
+// Super-packets (offloads.ts): with TSO on a TUN, step 1 yields TCP
+// super-packets of up to 64 KiB (gso = MSS); with GRO, step 1 inbound is
+// followed by coalescing the batch's TCP segments into super-packets. A
+// super-packet is ONE packet to every step above — parsed, routed, TTL'd and
+// offered to the policy gate once — and its segments must fit the MTU. The
+// flush cuts it into segments only where it must: UDP_SEGMENT trains on the
+// underlay, whole (virtio GSO header) into an offloading TUN.
+import { isNativeSystemError, native } from '../native/binding.js';
 import { Drop, DropCounters } from '../packet/drop.js';
 import { FlowKey } from '../packet/flow-key.js';
-import { FlowKeyParser } from '../packet/flow-key-parser.js';
+import { FlowKeyParser, Fragment } from '../packet/flow-key-parser.js';
 import { icmp4DestUnreachable, icmp4FragNeeded, icmp4TimeExceeded, icmp6DestUnreachable, icmp6PacketTooBig,
   icmp6TimeExceeded } from '../packet/icmp-errors.js';
 import { Icmp4Unreach, Icmp6Unreach } from '../packet/icmp.js';
@@ -24,7 +32,8 @@ import { isIpv6MulticastWord0 } from '../packet/ipv6.js';
 import type { OverlayBackend, OverlayLocal } from '../overlay/backend.js';
 import type { Peer } from '../overlay/peer-table.js';
 import type { Endpoint } from './endpoint.js';
-import type { PacketBatch } from './packet-batch.js';
+import { ALL_OFFLOADS, type Offloads } from './offloads.js';
+import { CoalescedPackets, type PacketBatch } from './packet-batch.js';
 import { Verdict, type PolicyGate } from './policy-gate.js';
 import type { Router } from './router.js';
 import { TxQueue } from './tx-queue.js';
@@ -48,7 +57,12 @@ export interface ForwarderOptions {
   /** Source of the ICMP errors we originate: our subnet's first address. */
   routerAddr4: number;
   routerAddr6: Buffer;
+  /** Underlay offloads to try (default: all; the kernel may refuse some, see Forwarder.offloads). */
+  offloads?: Offloads;
 }
+
+/** IP protocol number of TCP. */
+const TCP = 6;
 
 export class Forwarder {
   readonly drops = new DropCounters();
@@ -56,6 +70,10 @@ export class Forwarder {
   udpRxPackets = 0;
   udpRxBytes = 0;
   gate: PolicyGate;
+  /** The underlay offloads in effect (`tun` is per endpoint: Endpoint.vnet/tso). */
+  readonly offloads: Offloads;
+  /** Why an underlay offload asked for is off (the kernel's refusal), for the log. */
+  readonly offloadErrors: string[] = [];
   readonly #o: ForwarderOptions;
   readonly #key = new FlowKey();
   readonly #parser = new FlowKeyParser();
@@ -66,12 +84,33 @@ export class Forwarder {
   #batch: PacketBatch;
   readonly #dirty: Endpoint[] = [];
   #dirtyCount = 0;
+  /** GSO meta of the packet being forwarded: its MSS if a TCP super-packet, 0 if not, -1: find out (reinjected). */
+  #gso = 0;
+  /** Packets of the UDP batch after coalescing (GRO on), else null. */
+  readonly #rx: CoalescedPackets | null;
+  readonly #prefixLen: number;
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
     this.gate = o.gate;
     this.#batch = o.tunBatch;
     this.udpTx = new TxQueue(Math.max(o.tunBatch.size, o.udpBatch.size) + o.tunBatch.spare + o.udpBatch.spare);
+    this.#prefixLen = o.backend.headroom;
+    const want = o.offloads ?? ALL_OFFLOADS;
+    let gso = want.gso && native.udpGsoSupported(o.udpFd);
+    if (want.gso && !gso) this.offloadErrors.push('UDP_SEGMENT unsupported by the kernel');
+    let gro = want.gro;
+    if (gro) {
+      try {
+        native.udpSetGro(o.udpFd, 1);
+      } catch (err) {
+        gro = false;
+        this.offloadErrors.push(`UDP_GRO refused (${isNativeSystemError(err) ? err.code : String(err)})`);
+      }
+    }
+    if (this.#prefixLen > 64) gso = gro = false; // the addon copies at most 64 bytes of overlay header per segment
+    this.offloads = { tun: want.tun, gso, gro };
+    this.#rx = gro ? new CoalescedPackets(o.udpBatch.size) : null;
   }
 
   // --- outbound -------------------------------------------------------------
@@ -80,10 +119,16 @@ export class Forwarder {
   onEndpointReadable(ep: Endpoint): void {
     const b = this.#o.tunBatch;
     for (let round = 0; round < BATCHES_PER_WAKEUP && ep.fd >= 0; round++) {
-      const n = native.readBatch(ep.fd, b.buf, b.offsets, b.lengths, b.maxLen, b.size);
+      const vnet = ep.vnet;
+      const n = vnet
+        ? native.readBatchVnet(ep.fd, b.buf, b.offsets, b.lengths, b.gso, b.maxLen, b.size)
+        : native.readBatch(ep.fd, b.buf, b.offsets, b.lengths, b.maxLen, b.size);
       if (n === 0) return;
       this.#begin(b);
-      for (let i = 0; i < n; i++) this.#fromEndpoint(ep, b.offsets[i], b.lengths[i]);
+      for (let i = 0; i < n; i++) {
+        this.#gso = vnet ? b.gso[i] : 0;
+        this.#fromEndpoint(ep, b.offsets[i], b.lengths[i]);
+      }
       this.#flush();
       if (n < b.size) return;
     }
@@ -117,15 +162,42 @@ export class Forwarder {
 
   /** Readiness callback of the underlay UDP socket. */
   onUnderlayReadable(): void {
-    const b = this.#o.udpBatch;
+    const b = this.#o.udpBatch, rx = this.#rx;
     for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
-      const n = native.recvBatch(this.#o.udpFd, b.buf, b.offsets, b.lengths, b.maxLen, b.addrs, b.ports, b.size);
+      if (rx === null) {
+        const n = native.recvBatch(this.#o.udpFd, b.buf, b.offsets, b.lengths, b.maxLen, b.addrs, b.ports, b.size);
+        if (n === 0) return;
+        this.#begin(b);
+        this.#gso = 0;
+        for (let i = 0; i < n; i++) {
+          this.#countRx(b.lengths[i], 0);
+          this.#fromUnderlay(b.offsets[i], b.lengths[i], b.addrs[i], b.ports[i]);
+        }
+        this.#flush();
+        if (n < b.size) return;
+        continue;
+      }
+      const n = native.recvBatch(this.#o.udpFd, b.buf, b.offsets, b.lengths, b.maxLen, b.addrs, b.ports, b.size, b.gso);
       if (n === 0) return;
       this.#begin(b);
-      for (let i = 0; i < n; i++) this.#fromUnderlay(b.offsets[i], b.lengths[i], b.addrs[i], b.ports[i]);
+      for (let i = 0; i < n; i++) this.#countRx(b.lengths[i], b.gso[i]);
+      const np = native.groCoalesce(b.buf, b.offsets, b.lengths, b.gso, b.addrs, b.ports, n, b.maxLen, this.#prefixLen,
+        rx.offsets, rx.lengths, rx.gso, rx.slots);
+      for (let p = 0; p < np; p++) {
+        const slot = rx.slots[p];
+        this.#gso = rx.gso[p];
+        this.#fromUnderlay(rx.offsets[p], rx.lengths[p], b.addrs[slot], b.ports[slot]);
+      }
       this.#flush();
       if (n < b.size) return;
     }
+  }
+
+  /** Underlay receive counters: a UDP_GRO train of `train`-byte datagrams counts each datagram. */
+  #countRx(len: number, train: number): void {
+    if (len < 0) return;
+    this.udpRxPackets += train > 0 ? Math.ceil(len / train) : 1;
+    this.udpRxBytes += len;
   }
 
   #fromUnderlay(off: number, len: number, addr: number, port: number): void {
@@ -133,8 +205,6 @@ export class Forwarder {
       this.drops.count(Drop.TooBig);
       return;
     }
-    this.udpRxPackets++;
-    this.udpRxBytes += len;
     const peer = this.#o.router.peers.lookupByUnderlay(addr, port);
     if (peer === null) {
       this.drops.count(Drop.UnknownPeer);
@@ -172,6 +242,8 @@ export class Forwarder {
     for (let i = 0; i < count; i++) {
       const off = batch.offsets[i];
       if (this.#parser.parse(batch.buf, off, batch.lengths[i], key) !== Drop.None) continue;
+      // A held copy lost its GSO meta: a TCP packet above the MTU was a super-packet.
+      this.#gso = -1;
       this.#forward(off, this.#parser.ipLength, from[i] ?? null, null);
     }
     this.#flush();
@@ -199,7 +271,15 @@ export class Forwarder {
       return;
     }
     const mtu = to !== undefined ? to.mtu : this.#o.overlayMtu;
-    if (len > mtu) {
+    // A super-packet travels as segments: each segment (headers + MSS) must fit.
+    let gso = this.#gso;
+    if (gso !== 0) {
+      if (key.protocol !== TCP || p.fragment !== Fragment.None) gso = 0;
+      else if (gso < 0) gso = len > mtu ? mtu - (p.l4Offset - off) - p.tcp.headerLength() : 0;
+      this.#gso = gso;
+    }
+    const wire = gso > 0 ? p.l4Offset - off + p.tcp.headerLength() + gso : len;
+    if (wire > mtu || gso < 0) {
       this.drops.count(Drop.TooBig);
       // We do not fragment: IPv4 without DF is dropped silently, as a router with fragmentation off would.
       if (!v4 || p.ip4.dontFragment()) this.#icmpError(IcmpError.TooBig, off, len, mtu);
@@ -217,14 +297,20 @@ export class Forwarder {
   }
 
   #toEndpoint(to: Endpoint, off: number, len: number): void {
-    if (to.tx.count === 0) this.#dirty[this.#dirtyCount++] = to;
-    if (!to.tx.push(off, len)) this.drops.count(Drop.QueueFull);
+    if (!to.queued) {
+      to.queued = true;
+      this.#dirty[this.#dirtyCount++] = to;
+    }
+    // A full queue (coalescing can yield more packets than slots) is flushed early: the batch buffer stays valid.
+    if (to.tx.full) this.#flushEndpoint(to, this.#batch.buf);
+    if (!to.tx.push(off, len, 0, 0, this.#gso)) this.drops.count(Drop.QueueFull);
   }
 
   #toPeer(peer: Peer, off: number, len: number): void {
     const start = this.#o.backend.encap(this.#batch.buf, off, len, peer, this.#o.local);
     if (start < 0) return this.drops.count(-start);
-    if (!this.udpTx.push(start, len + (off - start), peer.underlayAddr, peer.port)) this.drops.count(Drop.QueueFull);
+    if (this.udpTx.full) this.#flushUdp(this.#batch.buf);
+    if (!this.udpTx.push(start, len + (off - start), peer.underlayAddr, peer.port, this.#gso)) this.drops.count(Drop.QueueFull);
   }
 
   /** Answers the packet at `off` with an ICMP error, built in a spare slot and routed like any packet. */
@@ -249,6 +335,7 @@ export class Forwarder {
         break;
     }
     if (n === 0) return;
+    this.#gso = 0;
     const k = this.#errKey;
     if (this.#errParser.parse(buf, out, n, k) !== Drop.None) return;
     const router = o.router;
@@ -270,12 +357,21 @@ export class Forwarder {
     const buf = this.#batch.buf;
     for (let i = 0; i < this.#dirtyCount; i++) {
       const ep = this.#dirty[i];
-      if (ep.fd >= 0) this.drops.count(Drop.QueueFull, ep.tx.flushTun(ep.fd, buf));
-      else ep.tx.count = 0;
+      this.#flushEndpoint(ep, buf);
+      ep.queued = false;
       this.#dirty[i] = undefined!;
     }
     this.#dirtyCount = 0;
-    this.drops.count(Drop.QueueFull, this.udpTx.flushUdp(this.#o.udpFd, buf));
+    this.#flushUdp(buf);
     this.gate.endBatch?.();
+  }
+
+  #flushEndpoint(ep: Endpoint, buf: Buffer): void {
+    if (ep.fd >= 0) this.drops.count(Drop.QueueFull, ep.tx.flushTun(ep.fd, buf, ep.vnet));
+    else ep.tx.count = 0;
+  }
+
+  #flushUdp(buf: Buffer): void {
+    this.drops.count(Drop.QueueFull, this.udpTx.flushUdp(this.#o.udpFd, buf, this.#prefixLen, this.offloads.gso));
   }
 }

@@ -35,6 +35,37 @@ export const TunFlags = {
   VnetHdr: 2,
 } as const;
 
+/** `offloads` bits for tunSetOffload: the kernel's TUN_F_* flags. */
+export const TunOffload = {
+  /** TUN_F_CSUM: packets may arrive with a partial checksum (finished by readBatchVnet). */
+  Csum: 0x01,
+  /** TUN_F_TSO4 / TUN_F_TSO6: TCP super-packets (up to 64 KiB) arrive whole. Need Csum. */
+  Tso4: 0x02,
+  Tso6: 0x04,
+} as const;
+
+/** Process-wide offload counters of the addon (see native/tcp-gso.h). */
+export interface OffloadStats {
+  /** TCP super-packets read from TUNs. */
+  tunGsoRead: number;
+  /** TUN reads dropped: a virtio header the addon cannot honour. */
+  tunBadVnet: number;
+  /** Segments cut from super-packets (UDP sends, TUNs without offload). */
+  gsoSegments: number;
+  /** Messages sent with UDP_SEGMENT (each a train of datagrams). */
+  udpGsoSends: number;
+  /** 1 once the kernel refused UDP_SEGMENT (EIO): sends go datagram by datagram. */
+  udpGsoDisabled: number;
+  /** Received datagrams that were UDP_GRO trains. */
+  groMessages: number;
+  /** TCP segments appended to a super-packet by groCoalesce. */
+  groMerged: number;
+  /** Segments left unmerged because their TCP checksum failed. */
+  groBadChecksum: number;
+  /** Super-packets groCoalesce produced. */
+  groSuperPackets: number;
+}
+
 export interface TunHandle {
   fd: number;
   /** The name the kernel chose (resolves '' and 'x%d' patterns). */
@@ -84,6 +115,33 @@ export interface NativeBinding {
    * - EBADF/EBADFD/EFAULT throw if nothing was consumed, else end the batch.
    */
   writeBatch(fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  /**
+   * TUNSETVNETHDRSZ(10) + TUNSETOFFLOAD(`offloads`, TunOffload bits) on a TUN
+   * opened with TunFlags.VnetHdr. Throws the kernel's refusal (EINVAL): the
+   * caller falls back to no offloads.
+   */
+  tunSetOffload(fd: number, offloads: number): void;
+  /**
+   * readBatch for a TunFlags.VnetHdr TUN. Each packet's 10-byte virtio header
+   * is read into the 10 bytes before offsets[i] (offsets[i] >= 10); the packet
+   * lands at offsets[i]. gso[i] = MSS for a TCP super-packet (checksum
+   * partial: the segments get theirs when cut), else 0 (a partial checksum
+   * was finished). Packets with a header the addon cannot honour are dropped
+   * and counted (offloadStats().tunBadVnet).
+   */
+  readBatchVnet(
+    fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, maxLen: number, count: number,
+  ): number;
+  /**
+   * writeBatch for packets with GSO meta (gso[i] = MSS of a TCP super-packet,
+   * else 0). vnet 1: the TUN has a virtio header (super-packets go whole,
+   * ordinary ones with a zero header); vnet 0: super-packets are cut into
+   * segments here. Same return contract as writeBatch; a super-packet that is
+   * not well-formed TCP is marked -EINVAL.
+   */
+  writeBatchGso(
+    fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, count: number, vnet: 0 | 1,
+  ): number;
   /** Non-blocking IPv4 UDP socket bound to bindAddr:port (0 = any); bufBytes sets SO_RCVBUF/SO_SNDBUF (0 = defaults). Returns the fd. */
   udpOpen(bindAddr: number, port: number, bufBytes: number): number;
   udpLocalPort(fd: number): number;
@@ -92,10 +150,12 @@ export interface NativeBinding {
    * lands at buf[offsets[i]] with its size in lengths[i] — or -1 if it was
    * longer than maxLen (truncated: drop and count it) — and its sender in
    * addrs[i]:ports[i]. Returns the number received, 0 if none.
+   * With `gso` on a socket with UDP_GRO (udpSetGro): gso[i] = the size of the
+   * datagrams that datagram i is a train of (the last may be shorter), else 0.
    */
   recvBatch(
     fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, maxLen: number,
-    addrs: Uint32Array, ports: Uint16Array, count: number,
+    addrs: Uint32Array, ports: Uint16Array, count: number, gso?: Int32Array,
   ): number;
   /**
    * sendmmsg of datagram i (buf[offsets[i], +lengths[i])) to addrs[i]:ports[i]
@@ -106,6 +166,42 @@ export interface NativeBinding {
     fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array,
     addrs: Uint32Array, ports: Uint16Array, count: number,
   ): number;
+  /**
+   * sendBatch with offloads. Datagram i is `prefixLen` bytes of overlay header
+   * then an IP packet; gso[i] = MSS marks a TCP super-packet, sent as
+   * segments of gso[i] payload bytes, each behind a copy of the prefix, with
+   * IP/TCP headers and checksums fixed per segment. useGso 1: trains of
+   * segments — and of consecutive equal-sized datagrams to one peer — go as
+   * one UDP_SEGMENT message (wire format unchanged: the kernel emits the
+   * datagrams), until the kernel refuses it (EIO; then per datagram for
+   * good). Same return contract as sendBatch; a malformed super-packet is
+   * marked -EINVAL.
+   */
+  sendBatchGso(
+    fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint32Array, ports: Uint16Array,
+    gso: Int32Array, count: number, prefixLen: number, useGso: 0 | 1,
+  ): number;
+  /** setsockopt(SOL_UDP, UDP_GRO, on). Throws the kernel's refusal. */
+  udpSetGro(fd: number, on: 0 | 1): void;
+  /** Whether the kernel knows UDP_SEGMENT and has not refused it since. */
+  udpGsoSupported(fd: number): boolean;
+  /**
+   * Coalesces the TCP segments of `count` received datagrams (trains of
+   * gso[i]-byte datagrams when gso[i] > 0; each `prefixLen` bytes of overlay
+   * header then an IP packet; slot room maxLen) into super-packets, in place.
+   * Writes np packets in arrival order — packet p at buf[outOffsets[p],
+   * +outLengths[p]) (prefix included), from datagram outSlots[p], a TCP
+   * super-packet with a partial checksum when outGso[p] (= MSS) > 0 — and
+   * returns np. Negative lengths pass through. Output capacity >= 128 * count
+   * never drops.
+   */
+  groCoalesce(
+    buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, addrs: Uint32Array, ports: Uint16Array,
+    count: number, maxLen: number, prefixLen: number,
+    outOffsets: Int32Array, outLengths: Int32Array, outGso: Int32Array, outSlots: Int32Array,
+  ): number;
+  /** The addon's process-wide offload counters (allocates: for stats, not per batch). */
+  offloadStats(): OffloadStats;
   Poller: PollerConstructor;
   /** sum16 of src/packet/checksum.ts: folded one's-complement sum plus `initial` (default 0), not inverted. */
   checksum(buf: Uint8Array, off: number, len: number, initial?: number): number;
@@ -120,6 +216,8 @@ export interface NativeBinding {
 const EXPORTS: readonly (keyof NativeBinding)[] = [
   'openTun', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
+  'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
+  'offloadStats',
 ];
 
 /** The package root: the nearest ancestor of this module holding package.json (works from src/ and dist/src/). */
