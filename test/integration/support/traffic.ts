@@ -37,7 +37,7 @@ export async function tcpTransfer(fromNetns: string, toNetns: string, ip: string
   return { receivedSha: srv.stdout.split(' ')[0], server: srv, client };
 }
 
-async function waitForListen(netns: string, port: number): Promise<void> {
+export async function waitForListen(netns: string, port: number): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const r = await inNetns(netns, ['ss', '-Hltn', `sport = :${port}`]);
     if (r.stdout.trim() !== '') return;
