@@ -8,6 +8,7 @@
 // B. End to end through PolicyEnforcer.decide(): batches of brand-new TCP flows (every
 //    packet a miss), endBatch() after each; in pool mode the released packets are re-decided
 //    as Forwarder.reinject would. Reported: new flows/s and request latency per batch.
+// C. Revalidation after a policy change: 100,000 cached flows, time to re-evaluate them all.
 // Prints a markdown table (for bench/RESULTS.md) and the raw numbers as JSON.
 
 import { availableParallelism, cpus } from 'node:os';
@@ -185,6 +186,53 @@ async function endToEnd(w: Workload, mode: 'pool' | 'inline'): Promise<Row> {
   }
 }
 
+/** C. Revalidation: `flows` cached flows, a new snapshot; time until every flow carries it. */
+async function revalidation(w: Workload, mode: 'pool' | 'inline', flows: number): Promise<Row> {
+  const locals = Array.from(w.podIPs, (ip, i) => endpoint('bench', `p${i}`, `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`));
+  const gate = new PolicyEnforcer({ mode: 'inline', timers: false, cache: { max: flows * 2 } });
+  const parser = new FlowKeyParser();
+  const key = new FlowKey();
+  const buf = Buffer.alloc(HEADROOM + 2048);
+  const tmpl = tcp4('10.0.0.1', '10.0.0.2', 1, 80, TCP.SYN);
+  tmpl.copy(buf, HEADROOM);
+  try {
+    gate.setSnapshot(w.snapshot);
+    const ips = w.podIPs;
+    for (let f = 0; f < flows; f++) {
+      const s = f % ips.length, d = (f * 7 + 3) % ips.length;
+      buf.writeInt32BE(ips[s], HEADROOM + 12);
+      buf.writeInt32BE(ips[d], HEADROOM + 16);
+      buf.writeUInt16BE(1024 + (f % 60000), HEADROOM + 20);
+      buf.writeUInt16BE(8000 + (Math.floor(f / 60000) % 100), HEADROOM + 22);
+      parser.parse(buf, HEADROOM, tmpl.length, key);
+      gate.decide(key, parser, tmpl.length, undefined, locals[d]);
+    }
+  } finally {
+    await gate.close();
+  }
+  // The same cache, revalidated by an enforcer of the mode under test: move the entries over.
+  const reval = new PolicyEnforcer({ mode, pool: { threads: THREADS }, timers: false, cache: { max: flows * 2 } });
+  try {
+    reval.setSnapshot(w.snapshot);
+    for (const e of gate.flows()) { e.linked = false; e.next = undefined; reval.cache.link(e); }
+    if (mode === 'pool') await reval.revalidated(); // workers up and holding the snapshot
+    const elu0 = performance.eventLoopUtilization();
+    const t0 = performance.now();
+    reval.setSnapshot(w.snapshot); // a new generation: every flow is stale
+    await reval.revalidated();
+    const ms = performance.now() - t0;
+    const elu = performance.eventLoopUtilization(elu0);
+    return {
+      name: `revalidation of ${flows.toLocaleString('en-US')} cached flows, ${mode}`,
+      flowsPerSec: (flows * 1000) / ms,
+      mainUsPerFlow: (elu.active * 1000) / flows,
+      note: `full pass ${ms.toFixed(0)} ms (busiest flows first)`,
+    };
+  } finally {
+    await reval.close();
+  }
+}
+
 async function main(): Promise<void> {
   const w = makeWorkload(Number(args.namespaces), Number(args.pods), Number(args['policies-per-ns']));
   const env = `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} vCPU, Node ${process.version}`;
@@ -196,6 +244,8 @@ async function main(): Promise<void> {
   rows.push(await poolEvaluator(w, 4));
   rows.push(await endToEnd(w, 'inline'));
   rows.push(await endToEnd(w, 'pool'));
+  rows.push(await revalidation(w, 'inline', 100_000));
+  rows.push(await revalidation(w, 'pool', 100_000));
   const f = (n: number | undefined, d: number): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
   console.log(`Workload: ${w.podIPs.length} pods, ${w.policies} policies, batches of ${BATCH} new flows; ${env}.\n`);
   console.log('| path | new flows/s | per batch, median ms | per batch, p99 ms | main-thread µs per new flow | note |');

@@ -167,6 +167,20 @@ export class FlowCache {
     return undefined;
   }
 
+  /**
+   * The unexpired settled entry of the flow `key` belongs to, either direction (a
+   * reply only of an Allowed/Revoked entry), ignoring endpoints and recency. For
+   * ICMP errors, whose quoted packet names the flow.
+   */
+  peekFlow(key: FlowKey): FlowEntry | undefined {
+    for (let e = this.#lru.peek(this.#hash(key)); e !== undefined; e = e.next) {
+      if (e.state === FlowState.Pending || e.expiresAt <= this.now) continue;
+      if (e.equals(key)) return e;
+      if ((e.state === FlowState.Allowed || e.state === FlowState.Revoked) && e.isReverseOf(key)) return e;
+    }
+    return undefined;
+  }
+
   /** The entry with exactly this key (either state), without touching recency or expiry. */
   peekExact(key: FlowKey): FlowEntry | undefined {
     for (let e = this.#lru.peek(this.#hash(key)); e !== undefined; e = e.next) if (e.equals(key)) return e;

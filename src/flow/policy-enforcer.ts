@@ -5,7 +5,8 @@
 //     1 cache lookup (hash of the 5-tuple, both directions in one chain)
 //     2 hit:  Allowed -> Allow (either direction); Denied -> Deny (its direction);
 //             Revoked -> Deny (both); Pending -> hold the packet; count it
-//     3 miss: no policy selects the local side(s) -> Allow at once, cached
+//     3 miss: an ICMP error about an allowed cached flow -> Allow (related)
+//             no policy selects the local side(s) -> Allow at once, cached
 //             inline mode -> evaluate now, cache, Allow/Deny
 //             pool mode   -> Pending entry, hold the packet, collect the flow
 //   endBatch() (or a microtask once per batch)
@@ -38,6 +39,7 @@ import { FlowCache, type FlowCacheOptions, type FlowCacheStats } from './flow-ca
 import { FlowEntry, FlowState } from './flow-entry.js';
 import { FlowLog, type FlowCause, type FlowLogOptions, type FlowRecord } from './flow-log.js';
 import { HeldQueue, type HeldQueueOptions, type HeldQueueStats, type ReleaseFn } from './held-queue.js';
+import { quotedFlowKey } from './related.js';
 import { Revalidator, type RevalidationOwner, type RevalidatorOptions } from './revalidator.js';
 
 export interface PolicyEnforcerOptions {
@@ -89,6 +91,8 @@ export interface EnforcerStats {
   evalErrors: number;
   /** Packets that hit a Denied/Revoked entry. */
   deniedPackets: number;
+  /** ICMP errors allowed as related to an allowed cached flow. */
+  related: number;
   /** Cached verdicts a revalidation changed. */
   revoked: number;
   reinstated: number;
@@ -121,6 +125,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   abandoned = 0;
   evalErrors = 0;
   deniedPackets = 0;
+  related = 0;
   revoked = 0;
   reinstated = 0;
 
@@ -150,6 +155,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   readonly #oneRes = newResponse(0, 1);
   readonly #oneEntry: FlowEntry[] = [];
   readonly #scratch = new FlowKey();
+  readonly #quoted = new FlowKey();
 
   #idleWaiters: (() => void)[] = [];
   #sweepKeys: number[] = [];
@@ -227,6 +233,10 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
 
   #miss(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
     this.misses++;
+    if (parsed.icmpError && this.#isRelated(key, parsed)) {
+      this.related++;
+      return Verdict.Allow;
+    }
     const cache = this.cache;
     const sides = (from !== undefined ? Side.Egress : 0) | (to !== undefined ? Side.Ingress : 0);
     if (!this.#isSelected(from, to)) {
@@ -278,6 +288,15 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       queueMicrotask(this.#flushBound);
     }
     return Verdict.Held;
+  }
+
+  /** Is this ICMP error about a packet of an allowed cached flow, and addressed to that packet's sender? */
+  #isRelated(key: FlowKey, parsed: FlowKeyParser): boolean {
+    const q = this.#quoted;
+    if (!quotedFlowKey(parsed.family === 4 ? parsed.ip4.buf : parsed.ip6.buf, parsed, q)) return false;
+    if (q.src0 !== key.dst0 || q.src1 !== key.dst1 || q.src2 !== key.dst2 || q.src3 !== key.dst3) return false;
+    const e = this.cache.peekFlow(q);
+    return e !== undefined && e.state === FlowState.Allowed;
   }
 
   #hold(e: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): void {
@@ -570,6 +589,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       abandoned: this.abandoned,
       evalErrors: this.evalErrors,
       deniedPackets: this.deniedPackets,
+      related: this.related,
       revoked: this.revoked,
       reinstated: this.reinstated,
       revalidationPasses: this.revalidator.passes,

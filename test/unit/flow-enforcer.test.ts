@@ -7,8 +7,9 @@ import { FlowState } from '../../src/flow/flow-entry.js';
 import { PolicyEnforcer, type PolicyEnforcerOptions } from '../../src/flow/policy-enforcer.js';
 import { Decision } from '../../src/workers/batch-format.js';
 import type { PolicyEvaluator } from '../../src/workers/evaluator.js';
-import { allowIngressFrom, basicSnapshot, endpoint, GateDriver } from './flow-fixtures.js';
-import { TCP, tcp4, udp4 } from './packet-fixtures.js';
+import { icmp4DestUnreachable, icmp4FragNeeded, icmp6PacketTooBig } from '../../src/packet/icmp-errors.js';
+import { allowIngressFrom, basicSnapshot, endpoint, GateDriver, ip4, ns, snapshotOf } from './flow-fixtures.js';
+import { TCP, tcp4, tcp6, udp4 } from './packet-fixtures.js';
 
 const xa = endpoint('x', 'a', '10.0.1.10');
 const xb = endpoint('x', 'b', '10.0.1.11');
@@ -312,5 +313,99 @@ describe('PolicyEnforcer failure paths', () => {
     assert.throws(() => new PolicyEnforcer({ mode: 'inline', evaluator: new ManualEvaluator(), timers: false }),
       /PolicyEnforcer: mode 'inline' contradicts the given evaluator \(sync=false\)/);
     assert.throws(() => new PolicyEnforcer({ maxMissTasks: 0, timers: false }), /PolicyEnforcer: maxMissTasks must be > 0, got 0/);
+  });
+});
+
+// --- ICMP errors, IPv6, sweeping -------------------------------------------------------
+
+describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
+  const ROUTER4 = ip4('10.0.9.1');
+
+  function icmpError(build: (out: Buffer, pkt: Buffer) => number, quoted: Buffer): Buffer {
+    const out = Buffer.alloc(1500);
+    const n = build(out, quoted);
+    assert.ok(n > 0, 'error built');
+    return out.subarray(0, n);
+  }
+
+  it('allows an ICMP error about an allowed flow (to the quoted packet\'s sender), not about others', async () => {
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false });
+    const drv = new GateDriver(gate);
+    try {
+      gate.setSnapshot(onlyFrom('b'));
+      // x/b (remote) -> x/a:80 allowed; x/a's reply is answered by a router with "fragmentation needed".
+      assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN), undefined, xa), Verdict.Allow);
+      const reply = tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.ACK, Buffer.alloc(1400));
+      const fragNeeded = icmpError((o, p) => icmp4FragNeeded(o, 0, p, 0, p.length, 1280, ROUTER4), reply);
+      assert.equal(drv.send(fragNeeded, undefined, xa), Verdict.Allow);
+      assert.equal(gate.related, 1);
+      // The same error about a flow that was never allowed: an ICMP flow of its own, denied by x/a's ingress.
+      const stray = tcp4('10.0.1.10', '10.0.2.10', 80, 40001, TCP.ACK, Buffer.alloc(1400));
+      assert.equal(drv.send(icmpError((o, p) => icmp4FragNeeded(o, 0, p, 0, p.length, 1280, ROUTER4), stray), undefined, xa), Verdict.Deny);
+      // An error quoting the allowed flow but sent to someone else is not related.
+      const other = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK);
+      const wrongWay = icmpError((o, p) => icmp4DestUnreachable(o, 0, p, 0, p.length, 1, ROUTER4), other);
+      wrongWay.writeInt32BE(ip4('10.0.1.10'), 16); // redirect it to x/a, who did not send the quoted packet
+      assert.equal(drv.send(wrongWay, undefined, xa), Verdict.Deny);
+      assert.equal(gate.related, 1);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  it('enforces IPv6 flows of dual-stack pods (pool and inline agree), and relates ICMPv6 errors', async () => {
+    const dual = (name: string, v4: string, v6: string): object => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'x', labels: { pod: name } },
+      spec: { containers: [{ name: 'c', image: 'x' }] },
+      status: { podIP: v4, podIPs: [{ ip: v4 }, { ip: v6 }] },
+    });
+    const snap = snapshotOf([ns('x'), dual('a', '10.0.1.10', 'fd00:1::10'), dual('b', '10.0.1.11', 'fd00:1::11'),
+      allowIngressFrom('x', 'pa', 'a', 'b', 80)]);
+    const a6 = endpoint('x', 'a', '10.0.1.10', 'fd00:1::10');
+    for (const mode of ['inline', 'pool'] as const) {
+      const h = harness({ mode, pool: { threads: 1 } });
+      try {
+        h.gate.setSnapshot(snap);
+        const decide = async (pkt: Buffer): Promise<Verdict> => {
+          const v = h.drv.send(pkt, undefined, a6);
+          if (v !== Verdict.Held) return v;
+          h.gate.endBatch();
+          await h.gate.settled();
+          const r = h.reinject();
+          return r.length === 0 ? Verdict.Deny : r[0];
+        };
+        assert.equal(await decide(tcp6('fd00:1::11', 'fd00:1::10', 40000, 80)), Verdict.Allow, `${mode}: b -> a:80`);
+        assert.equal(await decide(tcp6('fd00:1::11', 'fd00:1::10', 40000, 81)), Verdict.Deny, `${mode}: b -> a:81`);
+        assert.equal(await decide(tcp6('fd00:9::5', 'fd00:1::10', 40000, 80)), Verdict.Deny, `${mode}: outsider -> a:80`);
+        const e = h.gate.cache.peekExact(h.drv.parse(tcp6('fd00:1::11', 'fd00:1::10', 40000, 80)))!;
+        assert.equal(e.ingressPolicy, 'KubernetesNetworkPolicy/x/pa');
+        const reply = tcp6('fd00:1::10', 'fd00:1::11', 80, 40000, TCP.ACK, Buffer.alloc(1300));
+        const router = Buffer.from('fd000009000000000000000000000001', 'hex');
+        const tooBig = icmpError((o, p) => icmp6PacketTooBig(o, 0, p, 0, p.length, 1280, router), reply);
+        assert.equal(h.drv.send(tooBig, undefined, a6), Verdict.Allow, `${mode}: packet too big about an allowed flow`);
+        assert.equal(h.gate.related, 1);
+      } finally {
+        await h.gate.close();
+      }
+    }
+  });
+
+  it('the periodic sweep removes expired flows nobody looks up', async () => {
+    let now = 0;
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
+    const drv = new GateDriver(gate);
+    try {
+      for (let p = 0; p < 100; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1000 + p, 53), ya, xb);
+      assert.equal(gate.cache.size, 100);
+      now = 30_000;
+      gate.tick();
+      assert.equal(gate.cache.size, 100);
+      now = 61_000;
+      gate.tick();
+      assert.equal(gate.cache.size, 0);
+      assert.equal(gate.cache.expired, 100);
+    } finally {
+      await gate.close();
+    }
   });
 });
