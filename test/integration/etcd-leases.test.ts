@@ -225,6 +225,37 @@ describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
     assert.deepEqual(snap.hosts.map((h) => [h.name, h.subnet, h.ipv6Subnet]).sort(), leases.map((x) => [x.host.name, x.subnet, x.ipv6Subnet]).sort());
   });
 
+  it('an outage longer than the TTL: the lease is given up, then taken back (same subnet) when etcd returns', async () => {
+    const own = await TestEtcd.start('long-outage');
+    try {
+      const l = makeLayout();
+      await own.client().put(`${l.prefix}/config`).value(JSON.stringify({ Network: '10.15.0.0/16', Backend: { Type: 'vxlan' } }));
+      const s = new EtcdStore({ endpoints: own.url, backoff: { initialMs: 100, maxMs: 500 } });
+      stores.push(s);
+      const m = await s.acquireLease({ publicIP: '192.0.2.5', hostName: 'long', ttlSeconds: 1 });
+      const before = m.current()!;
+      const events: string[] = [];
+      m.onEvent((e) => events.push(e.type));
+
+      await own.server.kill();
+      // The client stops trusting its lease after 2 × TTL without a keepalive.
+      await waitFor('the lease to be given up', () => events.includes('lost'), 10_000);
+      assert.equal(m.current(), undefined);
+      assert.deepEqual(s.health(), { status: 'degraded', reasons: ['store unreachable', 'subnet lease lost; re-acquiring'] });
+
+      await own.server.restart();
+      await waitFor('re-acquisition', () => events.includes('acquired'), 15_000);
+      const after = m.current()!;
+      assert.equal(after.subnet, before.subnet);
+      assert.equal(after.key, before.key);
+      await waitFor('ok', () => s.health().status === 'ok', 10_000);
+      const kv = await own.client().get(after.key).exec();
+      assert.equal(String(kv.kvs[0].lease), after.leaseId, 'the key is bound to the new etcd lease');
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses to lease without a valid network config, naming the key', async () => {
     const l = layoutFor();
     await assert.rejects(store(l).acquireLease({ publicIP: '192.0.2.1' }), /no network config at \/t\d+\/coreos\.com\/network\/config/);
