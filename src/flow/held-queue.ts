@@ -196,7 +196,7 @@ export class HeldQueue {
     return bytes;
   }
 
-  /** Hands the queued released packets to onRelease. */
+  /** Hands the queued released packets to onRelease (without one they are dropped and counted so). */
   flush(): void {
     const n = this.#outCount;
     if (n === 0) return;
@@ -205,6 +205,10 @@ export class HeldQueue {
     b.beginBatch();
     try {
       if (this.onRelease !== undefined) this.onRelease(b, n, this.#outFrom, this.#outTo);
+      else {
+        this.released -= n;
+        this.dropped += n;
+      }
     } finally {
       for (let i = 0; i < n; i++) this.#outFrom[i] = this.#outTo[i] = undefined;
     }

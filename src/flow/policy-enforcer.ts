@@ -105,7 +105,8 @@ export interface EnforcerStats {
 }
 
 const SWEEP_SLICE_KEYS = 8192;
-const KEPT_SNAPSHOTS = 8;
+/** Snapshots kept for answers computed under an older generation (policy index -> id). */
+const KEPT_SNAPSHOTS = 4;
 
 export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   readonly cache: FlowCache;
@@ -175,11 +176,11 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       ['maxMissBatch', this.#maxMissBatch], ['sweepIntervalMs', this.#sweepIntervalMs]] as const) {
       if (!(v > 0)) throw new TypeError(`PolicyEnforcer: ${name} must be > 0, got ${String(v)}`);
     }
-    if (opts.evaluator !== undefined && opts.mode !== undefined && opts.evaluator.sync !== (opts.mode === 'inline')) {
-      throw new TypeError(`PolicyEnforcer: mode '${opts.mode}' contradicts the given evaluator (sync=${opts.evaluator.sync})`);
-    }
     if (opts.mode !== undefined && opts.mode !== 'pool' && opts.mode !== 'inline') {
       throw new TypeError(`PolicyEnforcer: mode must be 'pool' or 'inline', got ${JSON.stringify(opts.mode)}`);
+    }
+    if (opts.evaluator !== undefined && opts.mode !== undefined && opts.evaluator.sync !== (opts.mode === 'inline')) {
+      throw new TypeError(`PolicyEnforcer: mode '${opts.mode}' contradicts the given evaluator (sync=${opts.evaluator.sync})`);
     }
     this.#ownsEvaluator = opts.evaluator === undefined;
     this.evaluator = opts.evaluator ?? (opts.mode === 'inline' ? new InlineEvaluator() : new PolicyPool(opts.pool));

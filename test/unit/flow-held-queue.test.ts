@@ -116,6 +116,17 @@ describe('HeldQueue', () => {
     assert.equal(e2.heldCount, 1);
   });
 
+  it('without an onRelease, released packets are counted as dropped', () => {
+    const q = new HeldQueue({ capacity: 4 });
+    const e = new FlowEntry();
+    q.hold(e, ...inBatch(packet(1, 80)), epA, epB);
+    q.release(e);
+    q.flush();
+    assert.equal(q.released, 0);
+    assert.equal(q.dropped, 1);
+    assert.equal(q.held, 0);
+  });
+
   it('rejects bad options with the option named', () => {
     assert.throws(() => new HeldQueue({ capacity: 0 }), /HeldQueue: capacity must be an integer >= 1, got 0/);
     assert.throws(() => new HeldQueue({ perFlow: 2.5 }), /HeldQueue: perFlow must be an integer >= 1, got 2.5/);
