@@ -41,7 +41,7 @@ function fail(cmd: Command, err: unknown): never {
   if (err instanceof ManifestError) {
     return cmd.error(`error: invalid manifests (nothing was written):\n  ${err.message.split('\n').join('\n  ')}`, { exitCode: 2, code: 'sluice.resources' });
   }
-  if (err instanceof StoreError && err.code === 'STORE_INVALID') {
+  if ((err instanceof StoreError && err.code === 'STORE_INVALID') || err instanceof TypeError) {
     return cmd.error(`error: ${err.message}`, { exitCode: 2, code: 'sluice.resources' });
   }
   const msg = err instanceof Error ? err.message : String(err);
