@@ -36,6 +36,22 @@ function metricsRegistry(src: StatsSource): Registry {
       g.set({ endpoint: e.name, direction: 'to_workload' }, e.txPackets);
     }
   });
+  gauge('sluice_flow_cache', 'Flow cache: entries, and cumulative hits, misses, evictions', ['kind'], (g) => {
+    const p = src.policyStats();
+    if (!p) return;
+    g.set({ kind: 'flows' }, p.cache.flows);
+    g.set({ kind: 'hits' }, p.hits);
+    g.set({ kind: 'misses' }, p.misses);
+    g.set({ kind: 'evictions' }, p.cache.evicted);
+  });
+  gauge('sluice_policy_generation', 'Generation of the policy snapshot in force', [], (g) => {
+    const p = src.policyStats();
+    if (p) g.set(p.generation);
+  });
+  gauge('sluice_policy_pool_pending', 'New-flow evaluation requests in flight in the worker pool', [], (g) => {
+    const p = src.policyStats();
+    if (p) g.set(p.missTasksInFlight);
+  });
   gauge('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', ['direction'], (g) => {
     const u = collectStats(src).underlay;
     g.set({ direction: 'rx' }, u.rxPackets);
@@ -64,6 +80,25 @@ export class ApiServer {
         }
         case '/stats':
           return json(200, collectStats(src));
+        case '/endpoints':
+          return json(200, collectStats(src).endpoints);
+        case '/peers':
+          return json(200, collectStats(src).peers);
+        case '/policies':
+          return json(200, src.policies());
+        case '/flows': {
+          const limit = Number(url.searchParams.get('limit') ?? 1000);
+          if (!Number.isInteger(limit) || limit < 1) return json(400, { error: 'limit: expected a positive integer' });
+          return json(200, src.flowRecords(url.searchParams.get('deny') === '1', limit));
+        }
+        case '/trace': {
+          const q = url.searchParams;
+          try {
+            return json(200, src.trace({ from: q.get('from') ?? '', to: q.get('to') ?? '', protocol: q.get('protocol') ?? 'TCP', port: Number(q.get('port') ?? 0) }));
+          } catch (err) {
+            return json(400, { error: (err as Error).message });
+          }
+        }
         case '/metrics':
           registry.metrics().then((text) => {
             res.writeHead(200, { 'content-type': registry.contentType });
@@ -71,7 +106,7 @@ export class ApiServer {
           }, (err: Error) => json(500, { error: err.message }));
           return;
         default:
-          return json(404, { error: `no such route ${url.pathname}`, routes: ['/healthz', '/metrics', '/stats'] });
+          return json(404, { error: `no such route ${url.pathname}`, routes: ['/healthz', '/metrics', '/stats', '/endpoints', '/peers', '/policies', '/flows', '/trace'] });
       }
     });
   }

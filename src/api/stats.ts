@@ -5,12 +5,22 @@ import { DROP_REASON_COUNT, dropName } from '../packet/drop.js';
 import type { Forwarder } from '../dataplane/forwarder.js';
 import type { Endpoint } from '../dataplane/endpoint.js';
 import type { Peer } from '../overlay/peer-table.js';
+import type { EnforcerStats } from '../flow/policy-enforcer.js';
+import type { FlowRecord } from '../flow/flow-log.js';
+import type { TraceQuery, TraceResult } from '../daemon/trace.js';
+
+export interface PolicySummary { id: string; kind: string; namespace?: string; name: string; order?: number; types: string[] }
 
 export interface StatsSource {
   forwarder(): Forwarder | undefined;
   endpoints(): Iterable<Endpoint>;
   peers(): Iterable<Peer>;
   health(): { status: 'ok' | 'degraded' | 'starting'; reasons: string[] };
+  policyStats(): EnforcerStats | undefined;
+  /** Cached flows, newest verdicts as the cache holds them; at most `limit`. */
+  flowRecords(denyOnly: boolean, limit: number): FlowRecord[];
+  policies(): PolicySummary[];
+  trace(q: TraceQuery): TraceResult;
 }
 
 export interface DaemonStats {
@@ -18,6 +28,7 @@ export interface DaemonStats {
   underlay: { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number };
   endpoints: { name: string; ip: string; tun: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
   peers: { name: string; underlay: string; subnet: string }[];
+  policy?: EnforcerStats;
 }
 
 export function collectStats(src: StatsSource): DaemonStats {
@@ -35,5 +46,6 @@ export function collectStats(src: StatsSource): DaemonStats {
       rxPackets: ep.rxPackets, rxBytes: ep.rxBytes, txPackets: ep.tx.sentPackets, txBytes: ep.tx.sentBytes,
     })),
     peers: [...src.peers()].map((p) => ({ name: p.name, underlay: `${p.record.publicIP}:${p.port}`, subnet: p.record.subnet })),
+    policy: src.policyStats(),
   };
 }

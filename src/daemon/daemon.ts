@@ -11,7 +11,10 @@ import { createBackend, type OverlayBackend, type OverlayLocal } from '../overla
 import { parseMac } from '../overlay/peer.js';
 import { PeerTable, type Peer } from '../overlay/peer-table.js';
 import { ApiServer, type ApiAddress } from '../api/server.js';
-import type { StatsSource } from '../api/stats.js';
+import type { PolicySummary, StatsSource } from '../api/stats.js';
+import type { EnforcerStats } from '../flow/policy-enforcer.js';
+import type { FlowRecord } from '../flow/flow-log.js';
+import { trace, type TraceQuery, type TraceResult } from './trace.js';
 import { dropName } from '../packet/drop.js';
 import { Endpoint } from '../dataplane/endpoint.js';
 import { Forwarder } from '../dataplane/forwarder.js';
@@ -19,6 +22,7 @@ import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
 import { PolicyEnforcer, type PolicyEnforcerOptions } from '../flow/policy-enforcer.js';
 import { resourcesFromObjects } from '../policy/manifests.js';
 import { PolicyState } from '../policy/state.js';
+import { comparePolicies } from '../policy/compiler.js';
 import { Router } from '../dataplane/router.js';
 import type { EndpointRecord, HostRecord, Store, StoreSnapshot } from '../store/store.js';
 import { subnetGateway4, subnetGateway6 } from './gateway.js';
@@ -61,6 +65,8 @@ export class Daemon implements StatsSource {
   #unwatch: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   readonly #policy = new PolicyState();
+  /** The last store snapshot applied (hosts and endpoints for `trace`). */
+  #store!: StoreSnapshot;
   #gate!: PolicyEnforcer;
   #api: ApiServer | undefined;
   #ready = false;
@@ -75,6 +81,26 @@ export class Daemon implements StatsSource {
   forwarder(): Forwarder | undefined { return this.#forwarder; }
   endpoints(): Iterable<Endpoint> { return this.#endpoints.values(); }
   peers(): Iterable<Peer> { return this.#peers?.peers() ?? []; }
+  policyStats(): EnforcerStats | undefined { return this.#gate?.stats(); }
+  flowRecords(denyOnly: boolean, limit: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    if (!this.#gate) return out;
+    for (const e of this.#gate.flows()) {
+      if (out.length >= limit) break;
+      const r = this.#gate.describe(e);
+      if (!denyOnly || r.verdict === 'deny') out.push(r);
+    }
+    return out;
+  }
+  policies(): PolicySummary[] {
+    return [...this.#policy.resources.policies].sort(comparePolicies).map((p) => ({
+      id: p.id, kind: p.kind, namespace: p.namespace, name: p.name, order: p.order,
+      types: [p.types.ingress ? 'Ingress' : '', p.types.egress ? 'Egress' : ''].filter(Boolean),
+    }));
+  }
+  trace(q: TraceQuery): TraceResult {
+    return trace(q, this.#policy.snapshot, this.#policy.resources, this.#store);
+  }
   health(): { status: 'ok' | 'starting'; reasons: string[] } {
     return this.#ready ? { status: 'ok', reasons: [] } : { status: 'starting', reasons: ['endpoints not yet configured'] };
   }
@@ -158,6 +184,7 @@ export class Daemon implements StatsSource {
   /** Brings peers and local endpoints in line with a snapshot. */
   async #apply(snap: StoreSnapshot, starting = false): Promise<void> {
     const log = this.#o.log;
+    this.#store = snap;
     if (!starting) this.#applyPolicy(snap, false);
     try {
       this.#peers.replaceAll(snap.hosts.filter((h) => h.name !== this.#self.name));
