@@ -20,8 +20,10 @@ import type { FlowCache } from './flow-cache.js';
 import { FlowState, type FlowEntry } from './flow-entry.js';
 
 export interface RevalidatorOptions {
-  /** Flows per evaluation (default 2048). */
+  /** Flows per evaluation task in pool mode (default 2048). */
   chunk?: number;
+  /** Flows per evaluation in inline mode, where each blocks the event loop (default 256). */
+  inlineChunk?: number;
   /** Pool mode: evaluation tasks in flight at once (default 2). */
   maxInFlight?: number;
   /** Inline mode: most time (ms) spent per slice before yielding to I/O (default 4). */
@@ -45,6 +47,9 @@ export interface RevalidationOwner {
   revalidationFailed(entries: readonly FlowEntry[], err: unknown): void;
 }
 
+/** Chains visited per collection at most. */
+const VISIT_BUDGET = 8192;
+
 function posInt(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < 1) throw new TypeError(`Revalidator: ${name} must be a positive integer, got ${String(v)}`);
@@ -53,6 +58,7 @@ function posInt(name: string, v: number | undefined, dflt: number): number {
 
 export class Revalidator {
   readonly chunk: number;
+  readonly inlineChunk: number;
   readonly maxInFlight: number;
   readonly sliceMs: number;
   /** Passes completed, flows re-evaluated, duration (ms) of the last complete pass. */
@@ -74,6 +80,7 @@ export class Revalidator {
   constructor(owner: RevalidationOwner, opts: RevalidatorOptions = {}) {
     this.#owner = owner;
     this.chunk = posInt('chunk', opts.chunk, 2048);
+    this.inlineChunk = posInt('inlineChunk', opts.inlineChunk, 256);
     this.maxInFlight = posInt('maxInFlight', opts.maxInFlight, 2);
     this.sliceMs = opts.sliceMs ?? 4;
     if (!(this.sliceMs > 0)) throw new TypeError(`Revalidator: sliceMs must be > 0, got ${String(opts.sliceMs)}`);
@@ -122,18 +129,21 @@ export class Revalidator {
     out.push(e);
   }
 
-  /** Up to `chunk` stale entries: queued ones first, then from the key dump. */
-  #collect(out: FlowEntry[]): void {
+  /**
+   * Up to `max` stale entries: queued ones first, then from the key dump. Visits at
+   * most VISIT_BUDGET chains, so a cache whose entries need no evaluation (settled in
+   * place) is still walked a slice at a time.
+   */
+  #collect(out: FlowEntry[], max: number): void {
     const gen = this.#owner.generation;
-    while (this.#extra.length > 0 && out.length < this.chunk) {
-      this.#take(this.#extra.pop()!, gen, out);
-    }
+    while (this.#extra.length > 0 && out.length < max) this.#take(this.#extra.pop()!, gen, out);
     if (!this.#active) return;
     const cache = this.#owner.cache;
     const keys = this.#keys;
-    while (out.length < this.chunk && this.#pos < keys.length) {
-      // Visit a few chains at a time, so one chunk does not overshoot by much.
-      const end = Math.min(keys.length, this.#pos + 64);
+    const stop = Math.min(keys.length, this.#pos + VISIT_BUDGET);
+    while (out.length < max && this.#pos < stop) {
+      // A few chains at a time, so a chunk does not overshoot by much.
+      const end = Math.min(stop, this.#pos + 64);
       cache.forEachIn(keys, this.#pos, end, (e) => this.#take(e, gen, out));
       this.#pos = end;
     }
@@ -147,9 +157,13 @@ export class Revalidator {
     for (;;) {
       if (!sync && this.#inFlight >= this.maxInFlight) return; // a completion reschedules
       const batch: FlowEntry[] = [];
-      this.#collect(batch);
+      this.#collect(batch, sync ? this.inlineChunk : this.chunk);
       if (batch.length === 0) {
-        if (this.#active && this.#pos >= this.#keys.length && this.#inFlight === 0) this.#finishPass();
+        if (this.#active && this.#pos < this.#keys.length) {
+          this.#schedule(); // more chains to walk: let I/O run first
+          return;
+        }
+        if (this.#active && this.#inFlight === 0) this.#finishPass();
         if (!this.busy) this.#wakeIdle();
         return;
       }
@@ -163,10 +177,6 @@ export class Revalidator {
         } catch (err) {
           for (const e of batch) e.revalidating = false;
           owner.revalidationFailed(batch, err);
-        }
-        if (performance.now() >= deadline) {
-          this.#schedule();
-          return;
         }
       } else {
         this.#inFlight++;
@@ -184,6 +194,10 @@ export class Revalidator {
             this.#schedule();
           },
         );
+      }
+      if (performance.now() >= deadline) {
+        this.#schedule();
+        return;
       }
     }
   }
