@@ -60,11 +60,19 @@ function metricsRegistry(src: StatsSource): Registry {
   return registry;
 }
 
+/** Loopback clients (and unix-socket clients, which have no address) are local. */
+export function isLocalClient(remote: string | undefined): boolean {
+  if (remote === undefined) return true;
+  const a = remote.replace(/^::ffff:/, '');
+  return a === '::1' || a.startsWith('127.');
+}
+
 export class ApiServer {
   readonly #server: Server;
   #unixPath: string | undefined;
 
-  constructor(src: StatsSource) {
+  /** `allowRemote`: answer clients that are not on this host too (off by default: the API tells a lot). */
+  constructor(src: StatsSource, allowRemote = false) {
     const registry = metricsRegistry(src);
     this.#server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://sluice');
@@ -72,6 +80,9 @@ export class ApiServer {
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body) + '\n');
       };
+      if (!allowRemote && !isLocalClient(req.socket.remoteAddress)) {
+        return json(403, { error: 'the sluice API answers local clients only (start the daemon with --api-allow-remote to change that)' });
+      }
       if (req.method !== 'GET') return json(405, { error: 'only GET is supported' });
       switch (url.pathname) {
         case '/healthz': {

@@ -19,17 +19,18 @@ export function registerDaemonCommand(program: Command): void {
     .requiredOption('--host <name>', 'which host of the config this daemon is')
     .option('--ready-file <path>', 'write this file once every endpoint is up')
     .option('--api <address>', `HTTP API address, HOST:PORT or unix:/path ("off" to disable)`, DEFAULT_API_ADDRESS)
+    .option('--api-allow-remote', 'let the HTTP API answer clients that are not on this host', false)
     .addOption(new Option('--policy-mode <mode>', 'evaluate new flows in a worker pool or inline on the I/O thread').choices(['pool', 'inline']).default('pool'))
     .option('--flow-cache-size <n>', 'most flows the flow cache holds (LRU beyond)', positiveInt, 1_000_000)
     .option('--log-allowed', 'also log allowed new flows (denied ones are always logged, rate-limited)', false)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (opts: { config: string; host: string; readyFile?: string; api: string; logLevel: string;
-      policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean }) => {
+      policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean; apiAllowRemote: boolean }) => {
       const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
       const log = pino({ level: opts.logLevel, base: { host: opts.host } });
       const store = new FileStore(opts.config);
       const daemon = new Daemon({
-        store, hostName: opts.host, log, readyFile: opts.readyFile, api, source: `${opts.config} manifests`,
+        store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source: `${opts.config} manifests`,
         policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
       });
       let stopping = false;

@@ -47,6 +47,8 @@ export interface DaemonOptions {
   policy?: Omit<PolicyEnforcerOptions, 'logger' | 'onRelease'>;
   /** Where the HTTP API listens; undefined: no API. */
   api?: ApiAddress;
+  /** Let the API answer non-local clients. */
+  apiAllowRemote?: boolean;
 }
 
 export class Daemon implements StatsSource {
@@ -158,7 +160,7 @@ export class Daemon implements StatsSource {
     );
     this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
     if (this.#o.api) {
-      this.#api = new ApiServer(this);
+      this.#api = new ApiServer(this, this.#o.apiAllowRemote);
       await this.#api.listen(this.#o.api);
     }
     this.#ready = true;
