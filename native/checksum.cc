@@ -12,13 +12,39 @@ uint16_t Fold(uint64_t acc) {
   return static_cast<uint16_t>(acc);
 }
 
-// Native-order 32-bit words are summed into a 64-bit accumulator (no carry
-// handling needed below 2^32 words); since the one's-complement sum is byte
-// order independent (RFC 1071 §2(B)), one byte swap at the end gives the
-// big-endian result. memcpy loads make any alignment of `p` well defined.
+namespace {
+
+// The bulk of a sum: `n` native-order 32-bit words added into 64 bits (no
+// carry handling needed below 2^32 words). Written as a plain reduction so
+// the compiler vectorises it; on x86-64 an AVX2 clone is picked at load time
+// when the CPU has it (~1.7x the SSE2 speed on 1.5-64 KiB, bench/micro-checksum.ts).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default"), optimize("O3")))
+#endif
+uint64_t SumWords(const uint8_t* p, size_t n) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t w;
+    memcpy(&w, p + 4 * i, 4);
+    acc += w;
+  }
+  return acc;
+}
+
+}  // namespace
+
+// Since the one's-complement sum is byte order independent (RFC 1071
+// §2(B)), native-order words are summed and one byte swap at the end gives
+// the big-endian result. memcpy loads make any alignment of `p` well defined.
 uint16_t Sum16(const uint8_t* p, size_t len) {
   uint64_t acc = 0;
   uint32_t w[4];
+  if (len >= 256) {  // below that, the call and vector setup cost more than they save
+    size_t n = len / 4;
+    acc = SumWords(p, n);
+    p += 4 * n;
+    len -= 4 * n;
+  }
   while (len >= 16) {
     memcpy(w, p, 16);
     acc += static_cast<uint64_t>(w[0]) + w[1] + w[2] + w[3];
