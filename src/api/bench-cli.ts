@@ -1,0 +1,31 @@
+// `sluice bench`: the benchmark of issue 5, run from the installed command (the work is done in
+// bench/sluice-bench.ts). Progress goes to stderr; the table (or JSON) to stdout.
+import type { Command } from 'commander';
+import { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } from '../../bench/sluice-bench.js';
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('measure pod-to-pod TCP/UDP throughput and ping latency through Sluice, the kernel\'s VXLAN, OpenVPN and tinc (needs root)')
+    .option('--seconds <n>', 'length of each iperf3 test', '5')
+    .option('--repeat <n>', 'repetitions (medians are reported)', '3')
+    .option('--systems <list>', 'comma-separated: sluice-vxlan, sluice-udp, kernel-vxlan, openvpn, tinc, ' +
+      'sluice-vxlan-nooffload, sluice-vxlan-baseline', defaultSystems())
+    .option('--baseline <dir>', 'a built Sluice checkout to run as sluice-vxlan-baseline')
+    .option('--json', 'print the results as JSON instead of the table', false)
+    .option('--plot <file.svg>', 'draw a bar chart of the results')
+    .option('--results <file>', 'RESULTS.md to update with the table', DEFAULT_RESULTS)
+    .option('--no-write', 'do not update RESULTS.md')
+    .action(async (opts: { seconds: string; repeat: string; systems: string; baseline?: string; json: boolean; plot?: string;
+      results: string; write: boolean }) => {
+      const checked = checkOptions(opts);
+      const out = await runBench({
+        ...checked,
+        baseline: opts.baseline,
+        plot: opts.plot,
+        results: opts.write ? opts.results : undefined,
+        command: `sluice ${process.argv.slice(2).join(' ')}`,
+      }, (line) => process.stderr.write(`[bench] ${line}\n`));
+      process.stdout.write(`${opts.json ? out.json : out.markdown}\n`);
+    });
+}
