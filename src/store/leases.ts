@@ -1,7 +1,7 @@
 // This host's subnet lease, held for as long as the daemon runs (Flannel's LeaseRenewer +
 // CompleteLease, with etcd keepalives instead of re-Puts):
 //
-//   start() ──acquireSubnet──► held ──keepalive (client, every TTL/3)──► held
+//   start() ──acquireSubnet──► held ──keepalive (every TTL/3)──► held
 //                                │
 //                                ├─ keepalive stream fails ─► degraded "store unreachable" (still held;
 //                                │                            etcd keeps the key for TTL, and refreshes
@@ -14,10 +14,11 @@
 //
 // Every change is reported to listeners (acquired, lost, degraded, recovered), so the daemon can log
 // it and its /healthz can say "degraded: store unreachable".
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { type AcquireOptions, type SubnetLease, acquireSubnet } from './etcd/acquire.js';
 import { Backoff } from './etcd/client.js';
+import { KeepAlive } from './etcd/keepalive.js';
 import type { EtcdLayout } from './etcd/keys.js';
 
 export { type AcquireOptions, DEFAULT_LEASE_TTL_SECONDS, RACE_RETRIES, type SubnetLease, acquireSubnet } from './etcd/acquire.js';
@@ -47,13 +48,14 @@ export class SubnetLeaseManager {
   readonly #source: string;
   readonly #listeners = new Set<(e: LeaseEvent) => void>();
   #current: SubnetLease | undefined;
-  #etcdLease: Lease | undefined;
+  #keepAlive: KeepAlive | undefined;
   #watcher: Watcher | undefined;
   #unreachable = false;
   #lost = false;
   #closed = false;
   #reacquiring: Promise<void> | undefined;
-  #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  #keyCheck: Promise<void> | undefined;
+  readonly #sleeps = new Set<{ wake: () => void }>();
 
   constructor(client: Etcd3, layout: EtcdLayout, options: SubnetLeaseManagerOptions, source: string) {
     this.#client = client;
@@ -86,50 +88,88 @@ export class SubnetLeaseManager {
    */
   async start(): Promise<SubnetLease> {
     if (this.#current !== undefined) return this.#current;
-    const got = await acquireSubnet(this.#client, this.#layout, this.#o, this.#source, this.#o.log);
-    if (this.#closed) {
-      got.etcdLease?.release();
-      throw new Error('lease manager closed while acquiring');
-    }
-    this.#hold(got.lease, got.etcdLease, false);
-    return got.lease;
+    const lease = await acquireSubnet(this.#client, this.#layout, this.#o, this.#source, this.#o.log);
+    if (this.#closed) throw new Error('lease manager closed while acquiring');
+    this.#hold(lease, false);
+    return lease;
   }
 
-  #hold(lease: SubnetLease, etcdLease: Lease | undefined, wasLost: boolean): void {
+  #hold(lease: SubnetLease, wasLost: boolean): void {
     const before = this.#current;
     this.#current = lease;
-    this.#etcdLease = etcdLease;
     this.#lost = false;
     this.#o.log?.info({ key: lease.key, subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet, reused: lease.reused, attempts: lease.attempts, ttl: lease.ttlSeconds }, wasLost ? 'subnet lease re-acquired' : 'subnet lease acquired');
     this.#emit({ type: 'acquired', lease, changed: before !== undefined && before.subnet !== lease.subnet });
-    if (etcdLease !== undefined) {
-      etcdLease.on('lost', (err) => { if (this.#etcdLease === etcdLease) this.#onLost(`etcd lease expired (${err.message})`); });
-      // (Typed as a response, but the client passes the gRPC error.)
-      etcdLease.on('keepaliveFailed', (err) => { if (this.#etcdLease === etcdLease) this.#setUnreachable(true, (err as unknown as Error).message); });
-      etcdLease.on('keepaliveSucceeded', () => { if (this.#etcdLease === etcdLease) this.#setUnreachable(false); });
+    this.#keepAlive?.stop();
+    this.#keepAlive = undefined;
+    if (lease.leaseId !== '0') {
+      const ka: KeepAlive = new KeepAlive(this.#client, lease.leaseId, lease.ttlSeconds, {
+        ok: () => { if (this.#keepAlive === ka) this.#setUnreachable(false); },
+        failed: (err) => { if (this.#keepAlive === ka) this.#setUnreachable(true, err.message); },
+        expired: () => { if (this.#keepAlive === ka) this.#onLost(`etcd lease ${lease.leaseId} expired`); },
+      });
+      this.#keepAlive = ka;
+      ka.start();
     }
-    this.#watchOwnKey(lease);
+    this.#watchOwnKey(lease, BigInt(lease.revision) + 1n);
   }
 
-  /** Flannel's CompleteLease watch: our key vanishing (expiry, or someone deleting it) means the lease is gone. */
-  #watchOwnKey(lease: SubnetLease): void {
+  /**
+   * Flannel's CompleteLease watch: our key vanishing (expiry, or someone deleting it) means the lease
+   * is gone. The watch is ours to restart (not the client's, whose reconnect timers outlive close()):
+   * when it breaks we check the key directly, with backoff, and watch again from there.
+   */
+  #watchOwnKey(lease: SubnetLease, from: bigint): void {
     void this.#watcher?.cancel().catch(() => undefined);
-    const w = this.#client.watch().key(lease.key).startRevision(String(BigInt(lease.revision) + 1n)).watcher();
+    const w = this.#client.watch().key(lease.key).startRevision(from.toString()).watcher();
     this.#watcher = w;
-    w.on('delete', () => { if (this.#watcher === w) this.#onLost(`our key ${lease.key} was deleted`); });
-    w.on('disconnected', (err) => { if (this.#watcher === w) this.#setUnreachable(true, err.message); });
-    w.on('connected', () => { if (this.#watcher === w) this.#setUnreachable(false); });
-    // Cancelled by etcd (e.g. its revision was compacted while we were away): check the key directly.
-    w.on('error', () => {
+    const broken = (why: string, down: boolean): void => {
       if (this.#watcher !== w || this.#closed) return;
-      void this.#client.get(lease.key).exec().then(
-        (res) => {
-          if (this.#watcher !== w) return;
-          if (res.kvs.length > 0) this.#watchOwnKey({ ...lease, revision: String(res.header.revision) });
-          else this.#onLost(`our key ${lease.key} is gone`);
+      this.#watcher = undefined;
+      void w.cancel().catch(() => undefined);
+      if (down) this.#setUnreachable(true, why);
+      this.#keyCheck ??= this.#checkOwnKey(lease).finally(() => { this.#keyCheck = undefined; });
+    };
+    w.on('delete', () => { if (this.#watcher === w) this.#onLost(`our key ${lease.key} was deleted`); });
+    w.on('disconnected', (err) => broken(err.message, true));
+    // Cancelled by etcd (e.g. the revision was compacted while we were away).
+    w.on('error', (err) => broken(err.message, false));
+  }
+
+  async #checkOwnKey(lease: SubnetLease): Promise<void> {
+    const backoff = new Backoff(this.#o.backoff?.initialMs, this.#o.backoff?.maxMs);
+    while (!this.#closed && !this.#lost && this.#current === lease) {
+      let res;
+      try {
+        res = await this.#client.get(lease.key).exec();
+      } catch (e) {
+        this.#setUnreachable(true, (e as Error).message);
+        await this.#pause(backoff.next());
+        continue;
+      }
+      if (this.#closed || this.#lost || this.#current !== lease) return;
+      this.#setUnreachable(false);
+      const kv = res.kvs[0];
+      if (kv === undefined) this.#onLost(`our key ${lease.key} is gone`);
+      else if (String(kv.lease) !== lease.leaseId) this.#onLost(`our key ${lease.key} is no longer bound to our etcd lease`);
+      else this.#watchOwnKey(lease, BigInt(res.header.revision) + 1n);
+      return;
+    }
+  }
+
+  /** Waits `ms`, or less if close() is called. */
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const z = {
+        timer: undefined as NodeJS.Timeout | undefined,
+        wake: () => {
+          clearTimeout(z.timer);
+          this.#sleeps.delete(z);
+          resolve();
         },
-        () => this.#onLost('could not check our key after its watch was cancelled'),
-      );
+      };
+      z.timer = setTimeout(z.wake, ms);
+      this.#sleeps.add(z);
     });
   }
 
@@ -149,8 +189,8 @@ export class SubnetLeaseManager {
     if (this.#closed || this.#lost) return;
     this.#lost = true;
     this.#o.log?.warn({ reason, key: this.#current?.key }, 'subnet lease lost; re-acquiring');
-    this.#etcdLease?.release();
-    this.#etcdLease = undefined;
+    this.#keepAlive?.stop();
+    this.#keepAlive = undefined;
     void this.#watcher?.cancel().catch(() => undefined);
     this.#watcher = undefined;
     this.#emit({ type: 'lost', reason });
@@ -164,20 +204,16 @@ export class SubnetLeaseManager {
       try {
         const prev = this.#current;
         const o = { previousSubnet: prev?.subnet, previousIPv6Subnet: prev?.ipv6Subnet, ...this.#o };
-        const got = await acquireSubnet(this.#client, this.#layout, o, this.#source, this.#o.log);
-        if (this.#closed) {
-          got.etcdLease?.release();
-          return;
-        }
+        const lease = await acquireSubnet(this.#client, this.#layout, o, this.#source, this.#o.log);
+        if (this.#closed) return;
         this.#unreachable = false;
-        this.#hold(got.lease, got.etcdLease, true);
+        this.#hold(lease, true);
         this.#emit({ type: 'recovered' });
         return;
       } catch (e) {
         const delay = backoff.next();
         this.#o.log?.warn({ err: (e as Error).message, retryInMs: delay }, 're-acquiring the subnet lease failed');
-        await new Promise<void>((wake) => { this.#sleep = { timer: setTimeout(wake, delay), wake }; });
-        this.#sleep = undefined;
+        await this.#pause(delay);
       }
     }
   }
@@ -194,26 +230,24 @@ export class SubnetLeaseManager {
 
   /**
    * Stops holding the lease. By default the key stays until its TTL runs out, as with Flannel, so a
-   * host that restarts gets its subnet back; `revoke: true` deletes it now (the host leaves).
+   * host that restarts gets its subnet back; `revoke: true` deletes it now (the host leaves; a
+   * reservation is left alone).
    */
   async close(o: { revoke?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#sleep !== undefined) {
-      clearTimeout(this.#sleep.timer);
-      this.#sleep.wake();
-    }
+    for (const z of [...this.#sleeps]) z.wake();
     await this.#reacquiring?.catch(() => undefined);
+    await this.#keyCheck?.catch(() => undefined);
     const w = this.#watcher;
     this.#watcher = undefined;
     await w?.cancel().catch(() => undefined);
-    const lease = this.#etcdLease;
-    this.#etcdLease = undefined;
-    if (lease !== undefined) {
-      if (o.revoke === true) await lease.revoke().catch(() => undefined);
-      else lease.release();
-    } else if (o.revoke === true && this.#current !== undefined && !this.#lost) {
-      await this.#client.delete().key(this.#current.key).exec().catch(() => undefined);
+    this.#keepAlive?.stop();
+    this.#keepAlive = undefined;
+    const held = this.#lost ? undefined : this.#current;
+    // Revoking the etcd lease deletes the key with it. A reservation stays: it is the admin's.
+    if (o.revoke === true && held !== undefined && held.leaseId !== '0') {
+      await this.#client.leaseClient.leaseRevoke({ ID: held.leaseId }).catch(() => undefined);
     }
     this.#listeners.clear();
   }

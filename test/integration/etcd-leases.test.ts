@@ -3,12 +3,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
-import { type AcquireOptions, type Acquired, acquireSubnet } from '../../src/store/etcd/acquire.js';
-import { type EtcdLayout, makeLayout } from '../../src/store/etcd/keys.js';
+import { type AcquireOptions, type SubnetLease, acquireSubnet } from '../../src/store/etcd/acquire.js';
+import { type EtcdLayout, makeLayout, parseSubnetKey, subnetKey } from '../../src/store/etcd/keys.js';
+import { freeSubnets, toBig } from '../../src/store/etcd/subnet-math.js';
+import { parseCidr } from '../../src/store/cidr.js';
 import { EtcdStore, StoreError } from '../../src/store/etcd-store.js';
 import type { LeaseEvent } from '../../src/store/leases.js';
 import type { StoreSnapshot } from '../../src/store/store.js';
 import { TestEtcd, skipWithoutEtcd, waitFor } from './support/etcd.js';
+import { createClient } from '../../src/store/etcd/client.js';
+import { EtcdServer, freePort } from '../../src/store/etcd-server.js';
 
 let etcd: TestEtcd;
 let admin: Etcd3;
@@ -24,12 +28,9 @@ async function putConfig(l: EtcdLayout, cfg: Record<string, unknown>): Promise<v
   await admin.put(`${l.prefix}/config`).value(JSON.stringify(cfg));
 }
 
-/** acquireSubnet, with the etcd lease it returns released after the tests (its keepalives stop). */
-const held: Acquired[] = [];
-async function acquire(c: Etcd3, l: EtcdLayout, o: AcquireOptions): Promise<Acquired> {
-  const a = await acquireSubnet(c, l, o, 'test');
-  held.push(a);
-  return a;
+/** One acquisition, without a manager: nobody keeps the etcd lease alive, it just expires later. */
+function acquire(c: Etcd3, l: EtcdLayout, o: AcquireOptions): Promise<SubnetLease> {
+  return acquireSubnet(c, l, o, 'test');
 }
 
 const stores: EtcdStore[] = [];
@@ -39,6 +40,43 @@ function store(l: EtcdLayout, o: { backoff?: { initialMs?: number; maxMs?: numbe
   return s;
 }
 
+// The allocation arithmetic and key format on their own (no etcd needed).
+describe('subnet allocation helpers', () => {
+  const c = (t: string) => {
+    const x = parseCidr(t, t.includes(':') ? 6 : 4);
+    assert.ok(typeof x !== 'string', x as string);
+    return x;
+  };
+  const free = (min: string, max: string, len: number, used: string[], limit = 100) =>
+    freeSubnets(4, toBig(c(`${min}/${len}`).bytes), toBig(c(`${max}/${len}`).bytes), len, used.map(c), limit).map((x) => x.text);
+
+  it('skips used subnets, including larger blocks that cover several, and stops at the limit', () => {
+    assert.deepEqual(free('10.0.1.0', '10.0.6.0', 24, []), ['10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24', '10.0.4.0/24', '10.0.5.0/24', '10.0.6.0/24']);
+    assert.deepEqual(free('10.0.1.0', '10.0.6.0', 24, ['10.0.2.0/24', '10.0.5.0/24']), ['10.0.1.0/24', '10.0.3.0/24', '10.0.4.0/24', '10.0.6.0/24']);
+    assert.deepEqual(free('10.0.1.0', '10.0.9.0', 24, ['10.0.2.0/23', '10.0.6.128/25', '10.0.0.0/24']), ['10.0.1.0/24', '10.0.4.0/24', '10.0.5.0/24', '10.0.7.0/24', '10.0.8.0/24', '10.0.9.0/24']);
+    assert.deepEqual(free('10.0.1.0', '10.0.9.0', 24, ['10.0.0.0/16']), []);
+    assert.deepEqual(free('10.0.1.0', '10.0.250.0', 24, [], 3), ['10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24']);
+    const v6 = freeSubnets(6, toBig(c('fd00::/64').bytes), toBig(c('fd00:0:0:3::/64').bytes), 64, [c('fd00:0:0:1::/64')], 10).map((x) => x.text);
+    assert.deepEqual(v6, ['fd00::/64', 'fd00:0:0:2::/64', 'fd00:0:0:3::/64']);
+  });
+
+  it("parses Flannel's subnet keys and names a bad one", () => {
+    const k = parseSubnetKey('10.5.52.0-24&fc00::-64');
+    assert.ok(typeof k !== 'string');
+    assert.deepEqual([k.subnet.text, k.ipv6Subnet?.text], ['10.5.52.0/24', 'fc00::/64']);
+    assert.equal(subnetKey(makeLayout(), '10.5.52.0/24', 'fc00::/64'), '/coreos.com/network/subnets/10.5.52.0-24&fc00::-64');
+    assert.match(parseSubnetKey('10.5.52.0') as string, /is not a subnet key/);
+    assert.match(parseSubnetKey('10.5.52.1-24') as string, /has host bits set/);
+    assert.match(parseSubnetKey('a&b&c') as string, /is not a subnet key/);
+  });
+
+  it('refuses prefixes that are not absolute or that nest', () => {
+    assert.throws(() => makeLayout('coreos.com/network'), /prefix: "coreos\.com\/network" is not an etcd key prefix/);
+    assert.throws(() => makeLayout('/a', '/a/b'), /must not contain each other/);
+    assert.deepEqual(makeLayout('/x/', '/y//'.replace('//', '/')), { prefix: '/x', resourcePrefix: '/y' });
+  });
+});
+
 describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
   before(async () => {
     etcd = await TestEtcd.start('leases');
@@ -46,7 +84,6 @@ describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
   });
   after(async () => {
     for (const s of stores) await s.close();
-    for (const a of held) a.etcdLease?.release();
     await etcd?.close();
   });
 
@@ -55,12 +92,12 @@ describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
     await putConfig(l, { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } });
     const clients = Array.from({ length: 8 }, () => etcd.client());
     const got = await Promise.all(clients.map((c, i) => acquire(c, l, { publicIP: `192.0.2.${i + 1}`, hostName: `h${i + 1}`, ttlSeconds: 30 })));
-    const subnets = got.map((g) => g.lease.subnet);
+    const subnets = got.map((g) => g.subnet);
     assert.equal(new Set(subnets).size, 8, `duplicates in ${subnets.join(' ')}`);
     for (const s of subnets) assert.match(s, /^10\.5\.\d+\.0\/24$/);
     assert.ok(!subnets.includes('10.5.0.0/24'), 'the first subnet is skipped (SubnetMin default)');
     const keys = (await admin.getAll().prefix(`${l.prefix}/subnets/`).keys()).sort();
-    assert.deepEqual(keys, got.map((g) => g.lease.key).sort());
+    assert.deepEqual(keys, got.map((g) => g.key).sort());
     const snap = await store(l).load();
     assert.deepEqual(snap.hosts.map((h) => h.name).sort(), ['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7', 'h8']);
   });
@@ -71,9 +108,9 @@ describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
     await putConfig(l, { Network: '10.5.0.0/24', SubnetLen: 28, SubnetMin: '10.5.0.16', SubnetMax: '10.5.0.128', Backend: { Type: 'vxlan' } });
     const clients = Array.from({ length: 8 }, () => etcd.client());
     const got = await Promise.all(clients.map((c, i) => acquire(c, l, { publicIP: `192.0.2.${i + 1}`, ttlSeconds: 30, choose: () => 0 })));
-    const subnets = got.map((g) => g.lease.subnet).sort();
+    const subnets = got.map((g) => g.subnet).sort();
     assert.deepEqual(subnets, ['10.5.0.112/28', '10.5.0.128/28', '10.5.0.16/28', '10.5.0.32/28', '10.5.0.48/28', '10.5.0.64/28', '10.5.0.80/28', '10.5.0.96/28']);
-    const attempts = got.map((g) => g.lease.attempts);
+    const attempts = got.map((g) => g.attempts);
     assert.ok(attempts.some((a) => a > 1), `expected lost races to be retried, attempts: ${attempts.join(',')}`);
     assert.ok(Math.max(...attempts) <= 8, `a host loses at most once per other host: ${attempts.join(',')}`);
 
@@ -225,32 +262,49 @@ describe('subnet leases (real etcd)', { skip: skipWithoutEtcd }, () => {
     assert.deepEqual(snap.hosts.map((h) => [h.name, h.subnet, h.ipv6Subnet]).sort(), leases.map((x) => [x.host.name, x.subnet, x.ipv6Subnet]).sort());
   });
 
-  it('an outage longer than the TTL: the lease is given up, then taken back (same subnet) when etcd returns', async () => {
+  it('the lease expires during an outage and another host takes the subnet: re-acquired elsewhere, reported as changed', async () => {
     const own = await TestEtcd.start('long-outage');
     try {
       const l = makeLayout();
       await own.client().put(`${l.prefix}/config`).value(JSON.stringify({ Network: '10.15.0.0/16', Backend: { Type: 'vxlan' } }));
       const s = new EtcdStore({ endpoints: own.url, backoff: { initialMs: 100, maxMs: 500 } });
       stores.push(s);
-      const m = await s.acquireLease({ publicIP: '192.0.2.5', hostName: 'long', ttlSeconds: 1 });
+      const m = await s.acquireLease({ publicIP: '192.0.2.5', hostName: 'long', ttlSeconds: 2 });
       const before = m.current()!;
-      const events: string[] = [];
-      m.onEvent((e) => events.push(e.type));
+      const events: LeaseEvent[] = [];
+      m.onEvent((e) => events.push(e));
 
       await own.server.kill();
-      // The client stops trusting its lease after 2 × TTL without a keepalive.
-      await waitFor('the lease to be given up', () => events.includes('lost'), 10_000);
-      assert.equal(m.current(), undefined);
-      assert.deepEqual(s.health(), { status: 'degraded', reasons: ['store unreachable', 'subnet lease lost; re-acquiring'] });
+      await waitFor('degraded', () => s.health().status === 'degraded', 5000);
+      assert.deepEqual(s.health().reasons, ['store unreachable']);
+
+      // etcd runs where this host cannot reach it (same data, another port) for longer than the
+      // TTL: the lease expires there, and another host takes the subnet.
+      const aside = await EtcdServer.start({ ...own.server.options, clientPort: await freePort() });
+      try {
+        const c2 = createClient({ endpoints: aside.url });
+        try {
+          await waitFor('the lease to expire in etcd', async () => !(await c2.get(before.key).exists()), 10_000);
+          const thief = await acquireSubnet(c2, l, { publicIP: '192.0.2.6', hostName: 'thief', previousSubnet: before.subnet, ttlSeconds: 60 }, 'test');
+          assert.equal(thief.subnet, before.subnet);
+        } finally {
+          c2.close();
+        }
+      } finally {
+        await aside.stop();
+      }
+      assert.equal(m.current()?.subnet, before.subnet, 'the client does not give up on its own; etcd decides');
 
       await own.server.restart();
-      await waitFor('re-acquisition', () => events.includes('acquired'), 15_000);
+      await waitFor('re-acquisition', () => events.some((e) => e.type === 'acquired'), 15_000);
       const after = m.current()!;
-      assert.equal(after.subnet, before.subnet);
-      assert.equal(after.key, before.key);
+      assert.notEqual(after.subnet, before.subnet);
+      const acquired = events.find((e) => e.type === 'acquired');
+      assert.deepEqual(acquired, { type: 'acquired', lease: after, changed: true });
+      assert.ok(events.some((e) => e.type === 'lost'));
       await waitFor('ok', () => s.health().status === 'ok', 10_000);
-      const kv = await own.client().get(after.key).exec();
-      assert.equal(String(kv.kvs[0].lease), after.leaseId, 'the key is bound to the new etcd lease');
+      const snap = await s.load();
+      assert.deepEqual(snap.hosts.map((h) => [h.name, h.subnet]).sort(), [['long', after.subnet], ['thief', before.subnet]].sort());
     } finally {
       await own.close();
     }

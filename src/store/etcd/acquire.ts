@@ -13,7 +13,7 @@
 // a different key (a dual-stack key `a&b` and a plain `a` never collide on Version), the younger
 // lease — ours — is withdrawn and we try again. Both hosts see the same revisions, so exactly one
 // withdraws.
-import type { Etcd3, IRequestOp, Lease } from 'etcd3';
+import type { Etcd3, IRequestOp } from 'etcd3';
 import type { Logger } from 'pino';
 import { type Cidr, parseCidr } from '../cidr.js';
 import { StoreError } from '../errors.js';
@@ -61,6 +61,7 @@ export interface SubnetLease {
   host: HostRecord;
   /** etcd lease ID; "0" for a reservation (a key with no lease, which never expires). */
   leaseId: string;
+  /** TTL etcd granted (it may round a very short one up); 0 for a reservation. */
   ttlSeconds: number;
   /** True when we got back the subnet we held before (same PublicIP). */
   reused: boolean;
@@ -68,12 +69,6 @@ export interface SubnetLease {
   attempts: number;
   /** Revision at which the key was written. */
   revision: string;
-}
-
-export interface Acquired {
-  lease: SubnetLease;
-  /** The etcd lease (kept alive by the client); undefined for a reservation. */
-  etcdLease: Lease | undefined;
 }
 
 interface Existing {
@@ -136,23 +131,28 @@ function hostRecord(o: AcquireOptions, subnet: Cidr, ipv6Subnet: Cidr | undefine
 
 const put = (key: string, value: string, lease: string): IRequestOp => ({ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease } });
 
-/** Acquires (or takes back) this host's subnet lease; throws StoreError or the etcd error. */
-export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: AcquireOptions, source: string, log?: Logger): Promise<Acquired> {
+/**
+ * Acquires (or takes back) this host's subnet lease; throws StoreError or the etcd error. The etcd
+ * lease is not kept alive here: that is the caller's job (SubnetLeaseManager), else it expires.
+ */
+export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: AcquireOptions, source: string, log?: Logger): Promise<SubnetLease> {
   const ttl = o.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) throw new TypeError(`ttlSeconds: expected a whole number of seconds >= 1, got ${ttl}`);
   const choose = o.choose ?? ((n: number) => Math.floor(Math.random() * n));
   const pick = <T>(xs: readonly T[]): T => xs[Math.min(xs.length - 1, Math.max(0, choose(xs.length)))];
-  // An etcd lease granted but not (yet) handed to the caller: revoked if anything goes wrong, so
-  // its keepalives do not run on forever.
-  let pending: Lease | undefined;
+  // An etcd lease granted but not (yet) handed to the caller: revoked if anything goes wrong.
+  let pending: string | undefined;
+  let granted = 0;
   const grant = async (): Promise<string> => {
-    pending = client.lease(ttl);
-    return String(await pending.grant());
+    const r = await client.leaseClient.leaseGrant({ TTL: ttl });
+    pending = String(r.ID);
+    granted = Number(r.TTL);
+    return pending;
   };
   const withdraw = async (): Promise<void> => {
-    const l = pending;
+    const id = pending;
     pending = undefined;
-    await l?.revoke().catch(() => undefined);
+    if (id !== undefined) await revokeId(client, id).catch(() => undefined);
   };
   try {
     for (let attempt = 1; attempt <= RACE_RETRIES; attempt++) {
@@ -183,10 +183,8 @@ export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: Acquir
         }
         // The previous run's etcd lease now holds no key; let it go rather than wait for its TTL.
         if (!reservation && keep.kv.lease !== '0' && keep.kv.lease !== id) await revokeId(client, keep.kv.lease).catch(() => undefined);
-        const lease = made(keep.kv.key, keep.subnet, keep.ipv6Subnet, id, ttl, true, attempt, String(res.header.revision));
-        const etcdLease = pending;
         pending = undefined;
-        return { lease, etcdLease };
+        return made(keep.kv.key, keep.subnet, keep.ipv6Subnet, id, reservation ? 0 : granted, true, attempt, String(res.header.revision));
       }
 
       // 3: a free subnet, at random among the first 100.
@@ -227,9 +225,8 @@ export async function acquireSubnet(client: Etcd3, layout: EtcdLayout, o: Acquir
         await withdraw(); // deletes our key with it
         continue;
       }
-      const etcdLease = pending;
       pending = undefined;
-      return { lease: made(key, subnet, v6, id, ttl, false, attempt, rev), etcdLease };
+      return made(key, subnet, v6, id, granted, false, attempt, rev);
     }
   } finally {
     await withdraw();
