@@ -67,8 +67,9 @@ export function registerLabCommands(program: Command): Command {
     .option('--ipv6', 'also give hosts and pods IPv6 addresses', false)
     .option('--json', 'print the lab as JSON (for scripts)', false)
     .option('--no-daemons', 'build namespaces, underlay, pods and cluster.yaml, but start no daemons')
+    .option('--daemon-arg <flag>', 'pass a flag to every daemon, e.g. --daemon-arg=--policy-mode=inline; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('--timeout <seconds>', 'how long to wait for the daemons to get ready').argParser(intArg(1, 3600)).default(20))
-    .action(action('up', async (opts: { hosts: number; backend: 'vxlan' | 'udp'; file: string[]; name: string; ipv6: boolean; json: boolean; daemons: boolean; timeout: number }) => {
+    .action(action('up', async (opts: { hosts: number; backend: 'vxlan' | 'udp'; file: string[]; name: string; ipv6: boolean; json: boolean; daemons: boolean; daemonArg: string[]; timeout: number }) => {
       const ac = new AbortController();
       const abort = (): void => ac.abort();
       process.once('SIGINT', abort);
@@ -76,7 +77,7 @@ export function registerLabCommands(program: Command): Command {
       try {
         const state = await labUp({
           name: opts.name, hosts: opts.hosts, backend: opts.backend, ipv6: opts.ipv6, files: opts.file,
-          daemons: opts.daemons, readyTimeoutMs: opts.timeout * 1000, stateRoot: stateRoot(), log: progress, signal: ac.signal,
+          daemons: opts.daemons, daemonArgs: opts.daemonArg, readyTimeoutMs: opts.timeout * 1000, stateRoot: stateRoot(), log: progress, signal: ac.signal,
         });
         process.stdout.write(opts.json ? `${JSON.stringify(summaryJson(state), null, 2)}\n` : `${summaryText(state)}\n`);
       } finally {

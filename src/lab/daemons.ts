@@ -24,18 +24,18 @@ export interface StartedDaemon {
   exit?: string;
 }
 
-export function daemonArgs(cliPath: string, clusterFile: string, host: string, readyFile: string): string[] {
-  return [process.execPath, cliPath, 'daemon', '--config', clusterFile, '--host', host, '--ready-file', readyFile];
+export function daemonArgs(cliPath: string, clusterFile: string, host: string, readyFile: string, extra: readonly string[] = []): string[] {
+  return [process.execPath, cliPath, 'daemon', '--config', clusterFile, '--host', host, '--ready-file', readyFile, ...extra];
 }
 
-export function startDaemon(stateDir: string, cliPath: string, clusterFile: string, host: LabHost): StartedDaemon {
+export function startDaemon(stateDir: string, cliPath: string, clusterFile: string, host: LabHost, extra: readonly string[] = []): StartedDaemon {
   if (!existsSync(cliPath)) throw new LabError(`${cliPath} not found: build Sluice first (npx tsc -p .)`);
   const readyFile = readyFileOf(stateDir, host.name);
   const log = logFileOf(stateDir, host.name);
   const fd = openSync(log, 'a', 0o644);
   let child: ChildProcess;
   try {
-    child = spawn('ip', ['netns', 'exec', host.netns, ...daemonArgs(cliPath, clusterFile, host.name, readyFile)], {
+    child = spawn('ip', ['netns', 'exec', host.netns, ...daemonArgs(cliPath, clusterFile, host.name, readyFile, extra)], {
       detached: true, // own session: survives `lab up` exiting and terminal hangups
       stdio: ['ignore', fd, fd],
     });

@@ -25,6 +25,8 @@ export interface UpOptions {
   files: readonly string[];
   /** false: build namespaces, underlay, pods and cluster.yaml only. */
   daemons: boolean;
+  /** Extra flags for every daemon (`--daemon-arg`), e.g. --policy-mode inline. */
+  daemonArgs?: readonly string[];
   readyTimeoutMs?: number;
   stateRoot?: string;
   cliPath?: string;
@@ -93,7 +95,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     if (o.daemons) {
       for (const h of plan.hosts) {
         o.signal?.throwIfAborted();
-        const d = startDaemon(stateDir, state.cliPath, state.clusterFile, h);
+        const d = startDaemon(stateDir, state.cliPath, state.clusterFile, h, o.daemonArgs);
         started.push(d);
         state.daemons.push(d.daemon);
         saveState(state);

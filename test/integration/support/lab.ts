@@ -4,6 +4,7 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DaemonStats } from '../../../src/api/stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/test/integration/support → the package root. */
@@ -74,7 +75,7 @@ export class Lab {
   }
 
   /** The daemon's /stats on a host (its API listens on the host namespace's loopback). */
-  async stats(host: string): Promise<{ drops: Record<string, number>; underlay: Record<string, number> }> {
+  async stats(host: string): Promise<DaemonStats> {
     const r = await nodeIn(this.host(host).netns,
       "const r = await fetch('http://127.0.0.1:9765/stats'); process.stdout.write(await r.text());");
     if (r.code !== 0) throw new Error(`stats of ${host}: ${r.stderr}`);
