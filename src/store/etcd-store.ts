@@ -13,16 +13,23 @@
 // health() says "degraded: store unreachable" while a watch cannot reach etcd or the lease is lost.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
+import { ManifestError } from '../policy/errors.js';
 import { type ClientOptions, DEFAULT_ENDPOINT, createClient, fingerprint, listAll } from './etcd/client.js';
-import { type EtcdLayout, makeLayout } from './etcd/keys.js';
+import { type ConfigExtras, etcdConfigJSON, parseEtcdConfig } from './etcd/config.js';
+import { type EtcdLayout, configKey, makeLayout, subnetKey } from './etcd/keys.js';
+import { hostLeaseJSON } from './etcd/lease-record.js';
+import { type WriteResult, applyResources, deleteResources, planResources } from './etcd/resources.js';
 import { type EtcdState, buildState } from './etcd/snapshot.js';
 import { WatchLoop, unreachable } from './etcd/watch-loop.js';
+import { StoreError, type StoreIssue } from './errors.js';
 import { type AcquireOptions, SubnetLeaseManager } from './leases.js';
-import type { Store, StoreSnapshot } from './store.js';
+import type { HostRecord, NetworkConfig, Store, StoreSnapshot } from './store.js';
 
 export { DEFAULT_PREFIX, DEFAULT_RESOURCE_PREFIX } from './etcd/keys.js';
 export { DEFAULT_ENDPOINT } from './etcd/client.js';
+export type { WriteResult } from './etcd/resources.js';
 export { StoreError } from './errors.js';
+export { type AcquireOptions, type LeaseEvent, type LeaseHealth, type SubnetLease, SubnetLeaseManager } from './leases.js';
 
 export interface EtcdStoreOptions extends ClientOptions {
   /** Flannel prefix (default /coreos.com/network). */
@@ -138,6 +145,57 @@ export class EtcdStore implements Store {
     }
     this.#leases.add(m);
     return m;
+  }
+
+  /**
+   * Writes the network config (Flannel JSON), after checking it the way readers will. For `lab up
+   * --store etcd` and tests; a cluster's admin may equally `etcdctl put <prefix>/config '{...}'`.
+   */
+  async writeConfig(c: NetworkConfig, extras: ConfigExtras = {}): Promise<void> {
+    const json = etcdConfigJSON(c, extras);
+    const issues: StoreIssue[] = [];
+    if (parseEtcdConfig(json, issues) === null) throw new StoreError('STORE_INVALID', this.source, issues);
+    await this.#write(() => this.client.put(configKey(this.layout)).value(json).exec());
+  }
+
+  /**
+   * Publishes a host that holds no lease of its own — a reservation, in Flannel's terms: a key
+   * without a TTL, e.g. for a kernel VXLAN peer. Daemons acquire their leases with acquireLease().
+   */
+  async putHost(h: HostRecord): Promise<void> {
+    const config = await this.#readConfig();
+    const json = hostLeaseJSON(h, config.backend);
+    await this.#write(() => this.client.put(subnetKey(this.layout, h.subnet, h.ipv6Subnet)).value(json).exec());
+  }
+
+  /** Writes manifests like `sluice apply` (validated first, one transaction); returns what happened. */
+  async applyManifests(manifests: readonly unknown[], source = 'manifests'): Promise<WriteResult[]> {
+    const plan = planResources(manifests.map((value, i) => ({ source, doc: i + 1, value })));
+    return this.#write(() => applyResources(this.client, this.layout, plan, this.source));
+  }
+
+  /** Deletes the resources these manifests name, in one transaction. */
+  async deleteManifests(manifests: readonly unknown[], source = 'manifests'): Promise<WriteResult[]> {
+    const plan = planResources(manifests.map((value, i) => ({ source, doc: i + 1, value })));
+    return this.#write(() => deleteResources(this.client, this.layout, plan));
+  }
+
+  async #readConfig(): Promise<NetworkConfig> {
+    const text = await this.#write(() => this.client.get(configKey(this.layout)).string());
+    if (text === null) throw new StoreError('STORE_INVALID', this.source, [{ path: '', message: `no network config at ${configKey(this.layout)}` }]);
+    const issues: StoreIssue[] = [];
+    const net = parseEtcdConfig(text, issues);
+    if (net === null) throw new StoreError('STORE_INVALID', this.source, issues);
+    return net.config;
+  }
+
+  async #write<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof StoreError || e instanceof ManifestError) throw e;
+      throw unreachable(this.source, e);
+    }
   }
 
   health(): StoreHealth {

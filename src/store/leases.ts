@@ -126,7 +126,8 @@ export class SubnetLeaseManager {
     const broken = (why: string, down: boolean): void => {
       if (this.#watcher !== w || this.#closed) return;
       this.#watcher = undefined;
-      void w.cancel().catch(() => undefined);
+      // (A watcher cancelled by etcd is already dropped by the client: nothing to cancel.)
+      if (down) void w.cancel().catch(() => undefined);
       if (down) this.#setUnreachable(true, why);
       this.#keyCheck ??= this.#checkOwnKey(lease).finally(() => { this.#keyCheck = undefined; });
     };

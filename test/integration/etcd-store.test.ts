@@ -157,6 +157,31 @@ describe('etcd store (real etcd)', { skip: skipWithoutEtcd }, () => {
     assert.deepEqual(errors, []);
   });
 
+  it('writers for the lab: config, a static host (reservation), manifests', async () => {
+    const { l, store } = fresh();
+    const s = store();
+    await assert.rejects(s.putHost({ name: 'k', publicIP: '192.0.2.9', subnet: '10.4.9.0/24', vtepMAC: '02:00:00:00:00:09' }), /no network config at/);
+    await assert.rejects(s.writeConfig({ network: '10.4.0.0/16', subnetLen: 31, backend: { type: 'vxlan', port: 8472, vni: 1 } }), /network\.SubnetLen: 31 is too long/);
+    await s.writeConfig({ network: '10.4.0.0/16', subnetLen: 24, backend: { type: 'vxlan', port: 4789, vni: 42 } }, { subnetMin: '10.4.10.0' });
+    assert.deepEqual(JSON.parse((await admin.get(`${l.prefix}/config`).string())!), {
+      Network: '10.4.0.0/16', SubnetLen: 24, SubnetMin: '10.4.10.0', Backend: { Type: 'vxlan', Port: 4789, VNI: 42 },
+    });
+    await s.putHost({ name: 'kernel', publicIP: '192.0.2.9', subnet: '10.4.9.0/24', vtepMAC: '02:00:00:00:00:09' });
+    const m = await s.acquireLease({ publicIP: '192.0.2.10', hostName: 'h1', ttlSeconds: 30 });
+    const mine = m.current()!.subnet;
+    const third = Number(mine.split('.')[2]);
+    assert.ok(third >= 10, `${mine}: leases start at SubnetMin`);
+    const res = await s.applyManifests([pod('a', 'h1', `10.4.${third}.5`), pod('k', 'kernel', '10.4.9.5')]);
+    assert.deepEqual(res.map((r) => r.outcome), ['created', 'created']);
+    await assert.rejects(s.applyManifests([pod('bad', 'h1', 'nope')]), /doc 1: status\.podIP: invalid IP address "nope"/);
+    const snap = await s.load();
+    assert.deepEqual(snap.hosts.map((h) => [h.name, h.subnet, h.vtepMAC]).sort(), [
+      ['h1', mine, `02:00:0a:04:${third.toString(16).padStart(2, '0')}:00`], ['kernel', '10.4.9.0/24', '02:00:00:00:00:09'],
+    ]);
+    assert.deepEqual(snap.endpoints.map((e) => `${e.name}@${e.host}`), ['a@h1', 'k@kernel']);
+    assert.deepEqual((await s.deleteManifests([pod('k', 'kernel', '10.4.9.5')])).map((r) => r.outcome), ['deleted']);
+  });
+
   it('etcd killed and restarted on the same data dir: degraded meanwhile, then reconnect, resync, changes arrive', async () => {
     // An etcd of its own, so killing it does not disturb the other tests.
     const own = await TestEtcd.start('outage');

@@ -154,8 +154,15 @@ export class WatchLoop {
         }
       });
       w.on('disconnected', (err) => this.#breakWith(w, 'disconnected', err.message));
-      // Cancelled by etcd, e.g. "required revision has been compacted".
-      w.on('error', (err) => this.#breakWith(w, 'cancelled', err.message));
+      // Cancelled by etcd, e.g. "required revision has been compacted". The client has already
+      // dropped this watcher; cancelling it again would wait for an answer that never comes.
+      w.on('error', (err) => {
+        if (!this.#watchers.includes(w)) return;
+        this.#watchers = this.#watchers.filter((x) => x !== w);
+        this.#broken ??= 'cancelled';
+        this.#why = err.message;
+        this.#wake?.();
+      });
       return w;
     });
   }
