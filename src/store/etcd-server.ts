@@ -21,6 +21,11 @@ export interface EtcdServerOptions {
   logPath?: string;
   /** How long to wait for /health to say true (default 15 s). */
   readyTimeoutMs?: number;
+  /**
+   * Let etcd outlive this process (`lab up` starts it, `lab down` stops it by the PID it recorded):
+   * own process group, not waited for. Default false: it is this process's child.
+   */
+  detached?: boolean;
 }
 
 export function etcdBinary(): string {
@@ -68,6 +73,7 @@ export class EtcdServer {
     this.options = {
       dataDir: o.dataDir, clientPort: o.clientPort, peerPort: o.peerPort, host, name: o.name ?? 'sluice',
       binary: o.binary ?? etcdBinary(), logPath: o.logPath ?? `${o.dataDir}.log`, readyTimeoutMs: o.readyTimeoutMs ?? 15_000,
+      detached: o.detached ?? false,
     };
     this.url = `http://${host}:${o.clientPort}`;
   }
@@ -107,7 +113,8 @@ export class EtcdServer {
     ];
     let child: ChildProcess;
     try {
-      child = spawn(o.binary, args, { stdio: ['ignore', log.fd, log.fd] });
+      child = spawn(o.binary, args, { stdio: ['ignore', log.fd, log.fd], detached: o.detached });
+      if (o.detached) child.unref();
     } finally {
       await log.close();
     }

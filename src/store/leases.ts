@@ -3,9 +3,9 @@
 //
 //   start() ──acquireSubnet──► held ──keepalive (every TTL/3)──► held
 //                                │
-//                                ├─ keepalive stream fails ─► degraded "store unreachable" (still held;
-//                                │                            etcd keeps the key for TTL, and refreshes
-//                                │                            every lease when it restarts)
+//                                ├─ keepalive or key watch fails ─► degraded "store unreachable" (still
+//                                │                            held: etcd keeps the key for its TTL, and
+//                                │                            refreshes every lease when it restarts)
 //                                ├─ etcd says the lease expired, or our key was deleted
 //                                │     └─► lost ─► re-acquire with backoff (100 ms → 5 s): the same
 //                                │                 subnet if it is still free (same PublicIP)
