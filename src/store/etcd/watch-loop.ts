@@ -61,7 +61,7 @@ export class WatchLoop {
     this.#o = o;
     this.#h = hooks;
     this.#current = hooks.baseline();
-    this.done = this.#run().catch((e) => hooks.onError(e as Error));
+    this.done = this.#run().catch((e) => this.#report(e as Error));
   }
 
   stop(): void {
@@ -74,6 +74,9 @@ export class WatchLoop {
 
   async #run(): Promise<void> {
     const backoff = new Backoff(this.#o.backoff?.initialMs, this.#o.backoff?.maxMs);
+    // Separate, and reset only once a watch has delivered: etcd cancelling every new watch (say, a
+    // permission problem) must not turn into a tight list/watch loop.
+    const cancelBackoff = new Backoff(this.#o.backoff?.initialMs, this.#o.backoff?.maxMs);
     while (!this.#stopped) {
       // 1-3: snapshot, then watches from the next revision.
       let listing: Listing;
@@ -101,6 +104,7 @@ export class WatchLoop {
         this.#dirty = false;
         try {
           const l = await listAll(this.#o.client, this.#o.layout);
+          cancelBackoff.reset();
           if (!this.#stopped) this.#deliver(l);
         } catch (e) {
           this.#broken = 'disconnected';
@@ -116,7 +120,9 @@ export class WatchLoop {
         this.#h.onReachable(false, this.#why);
         await this.#sleep(backoff.next());
       } else {
-        this.#o.log?.info({ reason: this.#why }, 'etcd cancelled the watch; resyncing');
+        const delay = cancelBackoff.next();
+        this.#o.log?.info({ reason: this.#why, retryInMs: delay }, 'etcd cancelled the watch; resyncing');
+        await this.#sleep(delay);
       }
     }
   }
@@ -131,14 +137,27 @@ export class WatchLoop {
     try {
       snapshot = buildState(l, this.#o.layout, this.#o.source).snapshot;
     } catch (e) {
-      if (fp !== this.#lastBad) this.#h.onError(e as Error);
+      if (fp !== this.#lastBad) this.#report(e as Error);
       this.#lastBad = fp;
       return;
     }
     this.#lastBad = undefined;
     this.#current = fp;
     this.#h.handedOut(fp);
-    this.#h.onChange(snapshot);
+    try {
+      this.#h.onChange(snapshot);
+    } catch (e) {
+      // The listener's bug, not the store's: report it and keep watching.
+      this.#report(e as Error);
+    }
+  }
+
+  #report(e: Error): void {
+    try {
+      this.#h.onError(e);
+    } catch (err) {
+      this.#o.log?.error({ err }, 'store onError listener threw');
+    }
   }
 
   #startWatchers(from: bigint): void {
