@@ -70,21 +70,24 @@ export function table(rows: readonly Summary[]): string {
 export const BEGIN = '<!-- bench/throughput.ts: begin generated -->';
 export const END = '<!-- bench/throughput.ts: end generated -->';
 
-const HEADER = `# Benchmark results
+const SECTION = `## Pod-to-pod TCP throughput and latency: Sluice vs the kernel's VXLAN (\`bench/throughput.ts\`)
 
-Numbers from \`bench/\`, newest run first in each section. Re-run with the command shown; the
-generated block is replaced, the notes below it are kept.
-
-## Pod-to-pod TCP throughput and latency: Sluice vs the kernel's VXLAN
-
+${BEGIN}
+${END}
 `;
 
-/** Replaces the generated block of `path` (creating the file with a header when missing). */
+/**
+ * Replaces the generated block of `path`. A missing file is created; a file without the block
+ * gets this section right under its title, before the other sections.
+ */
 export function updateResults(path: string, block: string): void {
-  const generated = `${BEGIN}\n${block.trim()}\n${END}`;
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${HEADER}${BEGIN}\n${END}\n`;
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : `# Benchmark results\n\n${SECTION}`;
+  if (!text.includes(BEGIN) || !text.includes(END)) {
+    const title = /^# .*\n+/m.exec(text);
+    const at = title ? title.index + title[0].length : 0;
+    text = `${text.slice(0, at)}${SECTION}\n${text.slice(at)}`;
+  }
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
-  const next = a >= 0 && b > a ? text.slice(0, a) + generated + text.slice(b + END.length) : `${text.trimEnd()}\n\n${generated}\n`;
-  writeFileSync(path, next);
+  writeFileSync(path, `${text.slice(0, a)}${BEGIN}\n${block.trim()}\n${text.slice(b)}`);
 }

@@ -1,9 +1,11 @@
 // The systems the throughput bench compares, each a pair of hosts with one pod apiece, all on one
 // underlay bridge so they share the same "wire":
 //
-//   slbn-ul: br0 ─┬─ slbn-sv-h1 10.99.0.1 ─ slbn-sv-h2 10.99.0.2   Sluice, vxlan backend
-//                 ├─ slbn-su-h1 10.99.0.3 ─ slbn-su-h2 10.99.0.4   Sluice, udp backend
-//                 └─ slbn-kv-h1 10.99.0.5 ─ slbn-kv-h2 10.99.0.6   kernel VXLAN, configured as Flannel does
+//   ul: br0 ─┬─ sv-h1 10.99.0.1 ─ sv-h2 10.99.0.2   Sluice, vxlan backend
+//            ├─ su-h1 10.99.0.3 ─ su-h2 10.99.0.4   Sluice, udp backend
+//            └─ kv-h1 10.99.0.5 ─ kv-h2 10.99.0.6   kernel VXLAN, configured as Flannel does
+//
+// (namespace names carry the run's prefix, slbn-<pid>-, and pods are <tag>-p1 / <tag>-p2)
 //
 // Every pair uses the same overlay (10.244.0.0/16, pods 10.244.1.2 on h1 and 10.244.2.2 on h2);
 // they never meet because each pair lives in its own namespaces.
@@ -36,8 +38,8 @@ export interface BenchSystem {
   daemons: Proc[];
 }
 
-/** Builds system number `index` (0-based: its underlay addresses are .2i+1 and .2i+2). */
-export async function buildSystem(scope: Scope, kind: SystemKind, index: number, underlay: string, dir: string): Promise<BenchSystem> {
+/** Builds system number `index` (0-based: its underlay addresses are .2i+1 and .2i+2); `names` prefixes its namespaces. */
+export async function buildSystem(scope: Scope, kind: SystemKind, index: number, names: string, underlay: string, dir: string): Promise<BenchSystem> {
   const tag = TAG[kind];
   const hosts: HostRecord[] = [1, 2].map((i) => ({
     name: `h${i}`,
@@ -45,10 +47,10 @@ export async function buildSystem(scope: Scope, kind: SystemKind, index: number,
     subnet: `10.244.${i}.0/24`,
     vtepMAC: `02:00:0a:f4:0${i}:${(index + 1).toString(16).padStart(2, '0')}`,
   }));
-  const hostNs = hosts.map((h) => `slbn-${tag}-${h.name}`);
+  const hostNs = hosts.map((h) => `${names}${tag}-${h.name}`);
   const pods: [Pod, Pod] = [
-    { netns: `slbn-${tag}-p1`, ip: POD_IPS[0] },
-    { netns: `slbn-${tag}-p2`, ip: POD_IPS[1] },
+    { netns: `${names}${tag}-p1`, ip: POD_IPS[0] },
+    { netns: `${names}${tag}-p2`, ip: POD_IPS[1] },
   ];
   for (let i = 0; i < 2; i++) {
     await addNetns(scope, hostNs[i]);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { inNetns, run } from '../test/integration/helpers/exec.js';
-import { createUnderlay, sweepStale } from '../test/integration/helpers/netns.js';
+import { createUnderlay, runPrefix, sweepStale } from '../test/integration/helpers/netns.js';
 import { describe as describeExit } from '../test/integration/helpers/process.js';
 import { Scope } from '../test/integration/helpers/scope.js';
 import { iperf3Tcp, percentile, ping } from '../test/integration/helpers/traffic.js';
@@ -92,15 +92,16 @@ async function main(): Promise<void> {
 
   try {
     const stale = await sweepStale(PREFIX);
-    if (stale.removed.length) log(`removed stale namespaces: ${stale.removed.join(', ')}`);
-    if (stale.busy.length) throw new Error(`namespaces from another run still hold processes: ${stale.busy.join(', ')}`);
+    if (stale.removed.length) log(`removed namespaces of dead earlier runs: ${stale.removed.join(', ')}`);
+    if (stale.busy.length) throw new Error(`namespaces of an earlier run still hold processes: ${stale.busy.join(', ')}`);
+    const names = runPrefix(PREFIX);
     const dir = mkdtempSync(join(tmpdir(), 'slbn-'));
     scope.defer(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
 
     log('building the underlay and the systems');
-    const underlay = await createUnderlay(scope, `${PREFIX}ul`);
+    const underlay = await createUnderlay(scope, `${names}ul`);
     const systems: BenchSystem[] = [];
-    for (const [i, kind] of opts.systems.entries()) systems.push(await buildSystem(scope, kind, i, underlay, dir));
+    for (const [i, kind] of opts.systems.entries()) systems.push(await buildSystem(scope, kind, i, names, underlay, dir));
 
     for (const s of systems) {
       const p = await ping(s.pods[0].netns, s.pods[1].ip, { count: 3, signal: abort.signal });
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     }
 
     const summary = [...results.values()].map(summarise);
-    const block = await report(opts, summary);
+    const block = await report(opts, summary, underlay);
     process.stdout.write(`${block}\n`);
     if (opts.write) {
       updateResults(opts.results, block);
@@ -158,18 +159,21 @@ async function measure(scope: Scope, s: BenchSystem, seconds: number, clkTck: nu
 }
 
 /** The generated block of RESULTS.md: when, where, how, and the table. */
-async function report(opts: Options, summary: ReturnType<typeof summarise>[]): Promise<string> {
+async function report(opts: Options, summary: ReturnType<typeof summarise>[], anyNetns: string): Promise<string> {
   const cmd = async (c: string, args: string[]) => (await run(c, args, { check: false })).stdout.trim();
   const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   const iperf = (await cmd('iperf3', ['--version'])).split('\n')[0];
-  const commit = await cmd('git', ['-C', fileURLToPath(new URL('../..', import.meta.url)), 'rev-parse', '--short', 'HEAD']);
-  const cc = (await inNetns('slbn-ul', 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control'], { check: false })).stdout.trim();
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const commit = await cmd('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
+  // Others may be editing the tree: say so when the daemon ran from uncommitted sources.
+  const dirty = (await cmd('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'native', 'binding.gyp'])).split('\n').filter(Boolean).length;
+  const cc = (await inNetns(anyNetns, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control'], { check: false })).stdout.trim();
   const loss = summary.filter((s) => s.pingLoss > 0).map((s) => `${s.kind} lost ${s.pingLoss}`);
   return [
     `- Date: ${await cmd('date', ['-u'])}`,
     `- Machine: ${availableParallelism()} CPUs (\`nproc\`: ${await cmd('nproc', [])}), ${model}, Linux ${release()}`,
     `- Load average before the run (1/5/15 min): ${loadAtStart}; at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
-    `- Software: Node ${process.version}, ${iperf}, Sluice ${commit || 'unknown commit'}, TCP congestion control ${cc || 'unknown'}`,
+    `- Software: Node ${process.version}, ${iperf}, Sluice ${commit || 'unknown commit'}${dirty ? ` + ${dirty} uncommitted file(s) under src/ native/` : ''}, TCP congestion control ${cc || 'unknown'}`,
     `- Command: \`node dist/bench/throughput.js ${process.argv.slice(2).join(' ')}\`` +
       ` (${opts.repeat} repetition(s) × ${opts.seconds} s per system, order rotated each repetition)`,
     `- Method: one iperf3 TCP stream pod on h1 → pod on h2 (receiver-side rate, median of the repetitions; retransmits` +

@@ -1,10 +1,11 @@
 // Interop: a Linux kernel VXLAN "host" configured exactly as Flannel's vxlan backend configures
 // the kernel, and a host running the Sluice daemon (vxlan backend), on one underlay bridge.
 //
-//   slkv-h1p (10.244.1.2) ─veth─ cni0 ─ slkv-h1: flannel.1 ─┐                  ┌─ slkv-h2: sluice daemon ─TUN─ slkv-h2p (10.244.2.2)
-//                                                           └─ eth0 ── br0 (slkv-ul) ── eth0 ┘
-//                                                              10.99.0.1            10.99.0.2
+//   h1p (10.244.1.2) ─veth─ cni0 ─ h1: flannel.1 ─┐                 ┌─ h2: sluice daemon ─TUN─ h2p (10.244.2.2)
+//                                                 └─ eth0 ── br0 (ul) ── eth0 ┘
+//                                                   10.99.0.1           10.99.0.2
 //
+// Namespaces are named slkv-<pid>-{ul,h1,h1p,h2,h2p}, so concurrent runs never collide.
 // Needs root, iproute2 (ip, bridge), ethtool, ping, and the kernel's vxlan, veth and bridge drivers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,13 +17,14 @@ import type { HostRecord, NetworkConfig } from '../../src/store/store.js';
 import { writeClusterFile } from './helpers/cluster-file.js';
 import { startDaemon } from './helpers/daemon.js';
 import { ip } from './helpers/exec.js';
-import { addNetns, attachToUnderlay, createUnderlay, listNetns, sweepStale } from './helpers/netns.js';
+import { addNetns, attachToUnderlay, createUnderlay, listNetns, runPrefix, sweepStale } from './helpers/netns.js';
 import type { Proc } from './helpers/process.js';
 import { Scope } from './helpers/scope.js';
 import { ping, tcpTransfer } from './helpers/traffic.js';
 
 const PREFIX = 'slkv-';
-const NS = { ul: 'slkv-ul', h1: 'slkv-h1', h1pod: 'slkv-h1p', h2: 'slkv-h2', h2pod: 'slkv-h2p' };
+const RUN = runPrefix(PREFIX);
+const NS = { ul: `${RUN}ul`, h1: `${RUN}h1`, h1pod: `${RUN}h1p`, h2: `${RUN}h2`, h2pod: `${RUN}h2p` };
 const H1: HostRecord = { name: 'h1', publicIP: '10.99.0.1', subnet: '10.244.1.0/24', vtepMAC: '02:00:0a:f4:01:00' };
 const H2: HostRecord = { name: 'h2', publicIP: '10.99.0.2', subnet: '10.244.2.0/24', vtepMAC: '02:00:0a:f4:02:00' };
 const POD1 = '10.244.1.2';
@@ -38,7 +40,7 @@ let daemon: Proc;
 describe('kernel VXLAN (Flannel-style) host ⇄ Sluice host', { timeout: 120_000 }, () => {
   before(async () => {
     const stale = await sweepStale(PREFIX);
-    if (stale.busy.length > 0) throw new Error(`namespaces from another run still have processes: ${stale.busy.join(', ')}`);
+    if (stale.busy.length > 0) throw new Error(`namespaces of an earlier run still hold processes: ${stale.busy.join(', ')}`);
     dir = mkdtempSync(join(tmpdir(), 'slkv-'));
     scope.defer(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
 
@@ -67,7 +69,7 @@ describe('kernel VXLAN (Flannel-style) host ⇄ Sluice host', { timeout: 120_000
 
   after(async () => {
     const errors = await scope.close();
-    const left = (await listNetns()).filter((n) => n.startsWith(PREFIX));
+    const left = (await listNetns()).filter((n) => n.startsWith(RUN));
     assert.deepEqual(left, [], 'every namespace the test made is gone');
     assert.deepEqual(errors.map((e) => e.message), [], 'cleanup succeeded');
   });

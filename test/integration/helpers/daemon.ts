@@ -20,12 +20,14 @@ export interface DaemonOptions {
   dir: string;
   readyTimeoutMs?: number;
   logLevel?: string;
+  /** Extra node options before the script, e.g. ['--trace-gc'] or ['--cpu-prof']. */
+  nodeArgs?: readonly string[];
 }
 
 export async function startDaemon(scope: Scope, o: DaemonOptions): Promise<Proc> {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} not found: build first (npx tsc -p .)`);
   const readyFile = join(o.dir, `${o.host}.ready`);
-  const args = [CLI_PATH, 'daemon', '--config', o.configFile, '--host', o.host, '--ready-file', readyFile];
+  const args = [...(o.nodeArgs ?? []), CLI_PATH, 'daemon', '--config', o.configFile, '--host', o.host, '--ready-file', readyFile];
   if (o.logLevel) args.push('--log-level', o.logLevel);
   const p = Proc.start(scope, process.execPath, args, { netns: o.netns, label: `sluice daemon ${o.host}` });
   const timeoutMs = o.readyTimeoutMs ?? 20_000;

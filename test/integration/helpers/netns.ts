@@ -5,6 +5,7 @@
 // The veth is created inside the underlay namespace with its peer sent straight into the host
 // namespace, so nothing ever appears in the root namespace. Deleting a namespace deletes its
 // links, so namespaces are the only thing that needs undoing.
+import { existsSync } from 'node:fs';
 import { ip, run } from './exec.js';
 import type { Scope } from './scope.js';
 
@@ -69,15 +70,29 @@ export async function attachToUnderlay(underlay: string, host: string, o: Attach
 }
 
 /**
- * Removes namespaces left by an earlier crashed run of the same prefix. A namespace that still
- * holds processes is not touched (we do not kill what we did not start in this run); the caller
- * gets its name so it can refuse to start with a clear message.
+ * The namespace prefix of this run: PREFIX + our PID + "-" (e.g. "slkv-4242-"). Two runs of the
+ * same test or bench (two engineers, or `npm test` next to a bench) then never share a name, and
+ * a leftover can be traced to the run that made it.
+ */
+export function runPrefix(prefix: string): string {
+  return `${prefix}${process.pid}-`;
+}
+
+/**
+ * Removes namespaces that earlier runs left behind. A name PREFIX<pid>-… (see runPrefix) is
+ * removed only when <pid> is dead; a live run's namespaces are never touched, so concurrent runs
+ * are safe. Other names under PREFIX (no pid tag) are treated as leftovers. A namespace that
+ * still holds processes is never removed (we do not kill what we did not start): its name is
+ * returned in `busy` so the caller can refuse to start with a clear message.
  */
 export async function sweepStale(prefix: string): Promise<{ removed: string[]; busy: string[] }> {
   const removed: string[] = [];
   const busy: string[] = [];
+  const tagged = /^(\d+)-/;
   for (const ns of await listNetns()) {
     if (!ns.startsWith(prefix)) continue;
+    const pid = tagged.exec(ns.slice(prefix.length))?.[1];
+    if (pid !== undefined && (Number(pid) === process.pid || existsSync(`/proc/${pid}`))) continue; // a live run's
     if ((await netnsPids(ns)).length > 0) busy.push(ns);
     else {
       await deleteNetns(ns);
