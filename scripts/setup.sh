@@ -2,7 +2,7 @@
 # Installs the system tools Sluice and its tests use, from Debian's packages.
 # Node.js, npm, python3, make and g++ (for the addon) come with the machine.
 set -euo pipefail
-packages=(iproute2 iputils-ping iperf3 etcd-server procps)
+packages=(iproute2 iputils-ping iperf3 etcd-server procps ethtool)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
