@@ -6,6 +6,7 @@ import { registerDaemonCommand } from './daemon/cli.js';
 import { registerLabCommands } from './lab/cli.js';
 import { registerPolicyCommands } from './api/policy-cli.js';
 import { registerOpsCommands } from './api/ops-cli.js';
+import { registerResourceCommands } from './api/resource-cli.js';
 
 const program = new Command('sluice')
   .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
@@ -15,6 +16,7 @@ registerDaemonCommand(program);
 registerLabCommands(program);
 registerPolicyCommands(program);
 registerOpsCommands(program);
+registerResourceCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -65,6 +65,7 @@ export class Daemon implements StatsSource {
   #udpPoller: Poller | undefined;
   #endpointMtu = 0;
   #unwatch: (() => void) | undefined;
+  #unwatchHealth: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   readonly #policy = new PolicyState();
   /** The last store snapshot applied (hosts and endpoints for `trace`). */
@@ -103,8 +104,10 @@ export class Daemon implements StatsSource {
   trace(q: TraceQuery): TraceResult {
     return trace(q, this.#policy.snapshot, this.#policy.resources, this.#store);
   }
-  health(): { status: 'ok' | 'starting'; reasons: string[] } {
-    return this.#ready ? { status: 'ok', reasons: [] } : { status: 'starting', reasons: ['endpoints not yet configured'] };
+  health(): { status: 'ok' | 'degraded' | 'starting'; reasons: string[] } {
+    if (!this.#ready) return { status: 'starting', reasons: ['endpoints not yet configured'] };
+    const store = this.#o.store.health?.();
+    return store && store.status !== 'ok' ? store : { status: 'ok', reasons: [] };
   }
 
   async start(): Promise<void> {
@@ -158,6 +161,10 @@ export class Daemon implements StatsSource {
       (s) => { this.#applying = this.#applying.then(() => this.#apply(s)).catch((err) => log.error({ err }, 'applying store update failed')); },
       (err) => log.error({ err: err.message }, 'store update rejected; keeping the running state'),
     );
+    this.#unwatchHealth = store.onHealth?.((h) => {
+      if (h.status === 'ok') log.info('store reachable again; resynced');
+      else log.warn({ reasons: h.reasons }, 'degraded: forwarding and enforcing with the last known state');
+    });
     this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
     if (this.#o.api) {
       this.#api = new ApiServer(this, this.#o.apiAllowRemote);
@@ -239,6 +246,7 @@ export class Daemon implements StatsSource {
   /** Removes every device and socket this daemon made. Safe to call after a failed start. */
   async stop(): Promise<void> {
     this.#unwatch?.();
+    this.#unwatchHealth?.();
     await this.#api?.close();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     await this.#applying.catch(() => undefined);

@@ -23,7 +23,7 @@ import { type EtcdState, buildState } from './etcd/snapshot.js';
 import { WatchLoop, unreachable } from './etcd/watch-loop.js';
 import { StoreError, type StoreIssue } from './errors.js';
 import { type AcquireOptions, SubnetLeaseManager } from './leases.js';
-import type { HostRecord, NetworkConfig, Store, StoreSnapshot } from './store.js';
+import type { HostRecord, NetworkConfig, Store, StoreHealth, StoreSnapshot } from './store.js';
 
 export { DEFAULT_PREFIX, DEFAULT_RESOURCE_PREFIX } from './etcd/keys.js';
 export { DEFAULT_ENDPOINT } from './etcd/client.js';
@@ -43,11 +43,7 @@ export interface EtcdStoreOptions extends ClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
 }
 
-export interface StoreHealth {
-  status: 'ok' | 'degraded';
-  /** e.g. ["store unreachable"], ["subnet lease lost; re-acquiring"]. */
-  reasons: string[];
-}
+export type { StoreHealth } from './store.js';
 
 export class EtcdStore implements Store {
   readonly layout: EtcdLayout;

@@ -42,10 +42,20 @@ export interface StoreSnapshot {
   manifests: unknown[];
 }
 
+/** Whether the store can be reached; a daemon keeps forwarding with its last state meanwhile. */
+export interface StoreHealth {
+  status: 'ok' | 'degraded';
+  /** e.g. ["store unreachable"], ["subnet lease lost; re-acquiring"]. */
+  reasons: string[];
+}
+
 export interface Store {
   /** Reads the current state; rejects with a StoreError naming the bad field. */
   load(): Promise<StoreSnapshot>;
   /** Calls `onChange` with every new valid snapshot; invalid updates go to `onError` and change nothing. */
   watch(onChange: (s: StoreSnapshot) => void, onError: (e: Error) => void): () => void;
   close(): Promise<void>;
+  /** Stores that can become unreachable (etcd) report it; the file store is always ok. */
+  health?(): StoreHealth;
+  onHealth?(listener: (h: StoreHealth) => void): () => void;
 }
