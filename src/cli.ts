@@ -7,6 +7,7 @@ import { registerLabCommands } from './lab/cli.js';
 import { registerPolicyCommands } from './api/policy-cli.js';
 import { registerOpsCommands } from './api/ops-cli.js';
 import { registerResourceCommands } from './api/resource-cli.js';
+import { registerCompletionCommand } from './api/completion-cli.js';
 
 const program = new Command('sluice')
   .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
@@ -17,6 +18,7 @@ registerLabCommands(program);
 registerPolicyCommands(program);
 registerOpsCommands(program);
 registerResourceCommands(program);
+registerCompletionCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
