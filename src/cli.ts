@@ -8,6 +8,7 @@ import { registerPolicyCommands } from './api/policy-cli.js';
 import { registerOpsCommands } from './api/ops-cli.js';
 import { registerResourceCommands } from './api/resource-cli.js';
 import { registerCompletionCommand } from './api/completion-cli.js';
+import { addManual } from './api/manual.js';
 
 const program = new Command('sluice')
   .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
@@ -19,6 +20,7 @@ registerPolicyCommands(program);
 registerOpsCommands(program);
 registerResourceCommands(program);
 registerCompletionCommand(program);
+addManual(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
