@@ -14,6 +14,7 @@
         "native/udp-gso.cc",
         "native/tcp-gso.cc",
         "native/tcp-gro.cc",
+        "native/sched.cc",
         "native/poller.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -53,6 +53,8 @@ export interface BuildOptions {
   dir: string;
   /** A Sluice checkout whose dist/src/cli.js runs the baseline system. */
   baseline?: string;
+  /** SCHED_FIFO priority for every userspace forwarder (Sluice, OpenVPN, tinc); 0: normal. */
+  realtime?: number;
 }
 
 /** Why a system cannot run here (a missing program), or undefined. */
@@ -99,7 +101,8 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
     case 'openvpn':
     case 'tinc': {
       for (let i = 0; i < 2; i++) await addRoutedPod(hostNs[i], pods[i], i + 1);
-      const procs = kind === 'openvpn' ? await startOpenvpn(scope, hostNs, hosts) : await startTinc(scope, hostNs, hosts, dir);
+      const rt = o.realtime ?? 0;
+      const procs = kind === 'openvpn' ? await startOpenvpn(scope, hostNs, hosts, rt) : await startTinc(scope, hostNs, hosts, dir, rt);
       return { kind, pods, procs };
     }
     default: {
@@ -110,6 +113,8 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
       });
       const cli = kind === 'sluice-vxlan-baseline' ? baselineCli(o.baseline!) : CLI_PATH;
       const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : [];
+      // The baseline build predates SLUICE_REALTIME: it runs under chrt instead.
+      if (o.realtime) env.push(`SLUICE_REALTIME=${o.realtime}`);
       const procs: Proc[] = [];
       for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir));
       return { kind, pods, procs };
@@ -127,6 +132,10 @@ async function startSluice(scope: Scope, cli: string, env: string[], netns: stri
   const args = [...env, process.execPath, cli, 'daemon', '--config', configFile, '--host', host, '--ready-file', readyFile,
     '--log-level', 'warn'];
   const p = Proc.start(scope, 'env', args, { netns, label: `sluice daemon ${host} (${netns})` });
+  if (cli !== CLI_PATH) {
+    const rt = env.find((e) => e.startsWith('SLUICE_REALTIME='))?.split('=')[1];
+    if (rt) await run('chrt', ['-f', '-p', rt, String(p.pid)]);
+  }
   await waitUntil(() => existsSync(readyFile), p, 20_000);
   return p;
 }
@@ -148,7 +157,7 @@ async function addRoutedPod(hostNs: string, pod: Pod, n: number): Promise<void> 
  * OpenVPN 2.x point-to-point over UDP with no crypto at all (no --secret, no TLS: cleartext, no
  * authentication), and no kernel data-channel offload (--disable-dco): the userspace data path.
  */
-async function startOpenvpn(scope: Scope, hostNs: string[], hosts: HostRecord[]): Promise<Proc[]> {
+async function startOpenvpn(scope: Scope, hostNs: string[], hosts: HostRecord[], rt: number): Promise<Proc[]> {
   const procs: Proc[] = [];
   for (let i = 0; i < 2; i++) {
     const me = hosts[i], peer = hosts[1 - i];
@@ -156,14 +165,14 @@ async function startOpenvpn(scope: Scope, hostNs: string[], hosts: HostRecord[])
       '--remote', peer.publicIP, '--rport', '1194', '--ifconfig', `10.8.0.${i + 1}`, `10.8.0.${2 - i}`,
       '--tun-mtu', String(TUNNEL_MTU), '--disable-dco', '--fast-io', '--verb', '3',
       '--route', `10.244.${2 - i}.0`, '255.255.255.0'];
-    procs.push(Proc.start(scope, 'openvpn', args, { netns: hostNs[i], label: `openvpn ${me.name}` }));
+    procs.push(startMaybeRt(scope, rt, 'openvpn', args, hostNs[i], `openvpn ${me.name}`));
   }
   for (const p of procs) await p.waitFor(/Initialization Sequence Completed/, 20_000);
   return procs;
 }
 
 /** tinc 1.0 in router mode, Cipher/Digest none, MACLength 0, no compression. */
-async function startTinc(scope: Scope, hostNs: string[], hosts: HostRecord[], dir: string): Promise<Proc[]> {
+async function startTinc(scope: Scope, hostNs: string[], hosts: HostRecord[], dir: string, rt: number): Promise<Proc[]> {
   const confs = hosts.map((h) => join(dir, `tinc-${h.name}`));
   for (let i = 0; i < 2; i++) {
     const me = hosts[i], peer = hosts[1 - i], conf = confs[i];
@@ -183,10 +192,17 @@ async function startTinc(scope: Scope, hostNs: string[], hosts: HostRecord[], di
     const other = confs[1 - i];
     writeFileSync(join(other, 'hosts', hosts[i].name), readFileSync(join(confs[i], 'hosts', hosts[i].name), 'utf8'));
   }
-  const procs = hostNs.map((ns, i) => Proc.start(scope, 'tincd', ['-c', confs[i], '-D', '-d1', '--pidfile', join(confs[i], 'pid')],
-    { netns: ns, label: `tincd ${hosts[i].name}` }));
+  const procs = hostNs.map((ns, i) => startMaybeRt(scope, rt, 'tincd', ['-c', confs[i], '-D', '-d1', '--pidfile', join(confs[i], 'pid')],
+    ns, `tincd ${hosts[i].name}`));
   for (const p of procs) await p.waitFor(/Connection with h\d .* activated/, 30_000, 'stderr');
   return procs;
+}
+
+/** CMD in NETNS, under `chrt -f RT` when RT > 0 (chrt execs in place: the PID is CMD's). */
+function startMaybeRt(scope: Scope, rt: number, cmd: string, args: string[], netns: string, label: string): Proc {
+  return rt > 0
+    ? Proc.start(scope, 'chrt', ['-f', String(rt), cmd, ...args], { netns, label })
+    : Proc.start(scope, cmd, args, { netns, label });
 }
 
 async function waitUntil(done: () => boolean, p: Proc, timeoutMs: number): Promise<void> {

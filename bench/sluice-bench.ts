@@ -32,6 +32,8 @@ export interface BenchOptions {
   systems: BenchKind[];
   /** A built Sluice checkout for the sluice-vxlan-baseline system. */
   baseline?: string;
+  /** SCHED_FIFO priority for every userspace forwarder; 0: normal scheduling. */
+  realtime?: number;
   /** Where to write the SVG chart. */
   plot?: string;
   /** RESULTS.md to update; undefined: do not write. */
@@ -49,7 +51,8 @@ export interface BenchOutcome {
 }
 
 /** Validates the numbers and names of the options; throws a TypeError naming the bad one. */
-export function checkOptions(o: { seconds: string; repeat: string; systems: string }): Pick<BenchOptions, 'seconds' | 'repeat' | 'systems'> {
+export function checkOptions(o: { seconds: string; repeat: string; systems: string; realtime?: string }):
+  Pick<BenchOptions, 'seconds' | 'repeat' | 'systems' | 'realtime'> {
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new TypeError(`--${name}: expected an integer ${min}..${max}, got ${JSON.stringify(v)}`);
@@ -62,7 +65,10 @@ export function checkOptions(o: { seconds: string; repeat: string; systems: stri
     }
   }
   if (systems.length === 0) throw new TypeError('--systems: name at least one system');
-  return { seconds: int('seconds', o.seconds, 1, 600), repeat: int('repeat', o.repeat, 1, 100), systems: [...new Set(systems)] as BenchKind[] };
+  return {
+    seconds: int('seconds', o.seconds, 1, 600), repeat: int('repeat', o.repeat, 1, 100), systems: [...new Set(systems)] as BenchKind[],
+    realtime: int('realtime', o.realtime ?? '0', 0, 99),
+  };
 }
 
 export const defaultSystems = (): string => DEFAULT_SYSTEMS.join(',');
@@ -107,7 +113,7 @@ export async function runBench(o: BenchOptions, progress: (line: string) => void
     const underlay = await createUnderlay(scope, `${PREFIX}ul`);
     const systems: BenchSystem[] = [];
     for (const [i, kind] of kinds.entries()) {
-      systems.push(await buildBenchSystem(scope, kind, i, underlay, { dir, baseline: o.baseline }));
+      systems.push(await buildBenchSystem(scope, kind, i, underlay, { dir, baseline: o.baseline, realtime: o.realtime }));
       progress(`${kind}: up`);
     }
     for (const s of systems) {
@@ -183,7 +189,9 @@ async function resultsBlock(o: BenchOptions, rows: SystemSummary[], skipped: Ben
       ` \`ping -i ${PING_INTERVAL_S}\`, ${PING_COUNT} per repetition on the idle path, p50/p99 over all replies.` +
       ' CPU s/GB: busy time of all CPUs of the machine (/proc/stat) during the TCP 1 stream test, per GB received — it includes' +
       ' iperf3 and anything else running. Forwarder CPU: the daemons\' own time (% of one core). OpenVPN and tinc run' +
-      ' without encryption or authentication. (×) = ratio to kernel-vxlan.',
+      ' without encryption or authentication.' +
+      (o.realtime ? ` Every userspace forwarder runs SCHED_FIFO ${o.realtime}.` : ' Every process runs with normal scheduling.') +
+      ' (×) = ratio to kernel-vxlan.',
     ...(skipped.length ? [`- Not measured: ${skipped.map((s) => `${s.system} (${s.reason})`).join('; ')}`] : []),
     '',
     markdownTable(rows),

@@ -2,7 +2,8 @@
 // batched fd I/O), tun-vnet.cc (TUN offloads), udp.cc (UDP +
 // recvmmsg/sendmmsg), udp-gso.cc (UDP_SEGMENT/UDP_GRO), tcp-gso.cc (cutting
 // TCP super-packets), tcp-gro.cc (coalescing received TCP segments),
-// poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
+// sched.cc (real-time priority), poller.cc (uv_poll),
+// checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
 #include <napi.h>
 
 #include "checksum.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::InitUdp(env, exports);
   sluice::InitUdpGso(env, exports);
   sluice::InitGro(env, exports);
+  sluice::InitSched(env, exports);
   sluice::InitChecksum(env, exports);
   sluice::Poller::Init(env, exports);
   return exports;

@@ -10,6 +10,9 @@ void InitUdp(Napi::Env env, Napi::Object exports);
 // udp-gso.cc: sendBatchGso (UDP_SEGMENT), udpSetGro, udpGsoSupported, offloadStats.
 void InitUdpGso(Napi::Env env, Napi::Object exports);
 
+// sched.cc: setRealtime (latency).
+void InitSched(Napi::Env env, Napi::Object exports);
+
 // tcp-gro.cc: groCoalesce (TCP segments of received datagrams → super-packets).
 void InitGro(Napi::Env env, Napi::Object exports);
 

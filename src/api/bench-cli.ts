@@ -12,16 +12,18 @@ export function registerBenchCommand(program: Command): void {
     .option('--systems <list>', 'comma-separated: sluice-vxlan, sluice-udp, kernel-vxlan, openvpn, tinc, ' +
       'sluice-vxlan-nooffload, sluice-vxlan-baseline', defaultSystems())
     .option('--baseline <dir>', 'a built Sluice checkout to run as sluice-vxlan-baseline')
+    .option('--realtime <priority>', 'run every userspace forwarder SCHED_FIFO at this priority (0: normal)', '0')
     .option('--json', 'print the results as JSON instead of the table', false)
     .option('--plot <file.svg>', 'draw a bar chart of the results')
     .option('--results <file>', 'RESULTS.md to update with the table', DEFAULT_RESULTS)
     .option('--no-write', 'do not update RESULTS.md')
-    .action(async (opts: { seconds: string; repeat: string; systems: string; baseline?: string; json: boolean; plot?: string;
-      results: string; write: boolean }) => {
+    .action(async (opts: { seconds: string; repeat: string; systems: string; baseline?: string; realtime: string; json: boolean;
+      plot?: string; results: string; write: boolean }) => {
       const checked = checkOptions(opts);
       const out = await runBench({
         ...checked,
         baseline: opts.baseline,
+        realtime: checked.realtime,
         plot: opts.plot,
         results: opts.write ? opts.results : undefined,
         command: `sluice ${process.argv.slice(2).join(' ')}`,

@@ -33,6 +33,7 @@ import type { OverlayBackend, OverlayLocal } from '../overlay/backend.js';
 import type { Peer } from '../overlay/peer-table.js';
 import type { Endpoint } from './endpoint.js';
 import { ALL_OFFLOADS, type Offloads } from './offloads.js';
+import { applyRealtime, realtimeFromEnv } from './scheduling.js';
 import { CoalescedPackets, type PacketBatch } from './packet-batch.js';
 import { Verdict, type PolicyGate } from './policy-gate.js';
 import type { Router } from './router.js';
@@ -59,6 +60,8 @@ export interface ForwarderOptions {
   routerAddr6: Buffer;
   /** Underlay offloads to try (default: all; the kernel may refuse some, see Forwarder.offloads). */
   offloads?: Offloads;
+  /** SCHED_FIFO priority for the data path (this) thread, 0 = normal; default SLUICE_REALTIME or 0. */
+  realtime?: number;
 }
 
 /** IP protocol number of TCP. */
@@ -72,7 +75,7 @@ export class Forwarder {
   gate: PolicyGate;
   /** The underlay offloads in effect (`tun` is per endpoint: Endpoint.vnet/tso). */
   readonly offloads: Offloads;
-  /** Why an underlay offload asked for is off (the kernel's refusal), for the log. */
+  /** Why an offload or the real-time priority asked for is off (the kernel's refusal), for the log. */
   readonly offloadErrors: string[] = [];
   readonly #o: ForwarderOptions;
   readonly #key = new FlowKey();
@@ -111,6 +114,8 @@ export class Forwarder {
     if (this.#prefixLen > 64) gso = gro = false; // the addon copies at most 64 bytes of overlay header per segment
     this.offloads = { tun: want.tun, gso, gro };
     this.#rx = gro ? new CoalescedPackets(o.udpBatch.size) : null;
+    const rt = applyRealtime(o.realtime ?? realtimeFromEnv());
+    if (rt) this.offloadErrors.push(rt);
   }
 
   // --- outbound -------------------------------------------------------------

@@ -200,6 +200,8 @@ export interface NativeBinding {
     count: number, maxLen: number, prefixLen: number,
     outOffsets: Int32Array, outLengths: Int32Array, outGso: Int32Array, outSlots: Int32Array,
   ): number;
+  /** SCHED_FIFO at `priority` (1..99) for the calling (JS) thread, or SCHED_OTHER for 0. Throws EPERM without CAP_SYS_NICE. */
+  setRealtime(priority: number): void;
   /** The addon's process-wide offload counters (allocates: for stats, not per batch). */
   offloadStats(): OffloadStats;
   Poller: PollerConstructor;
@@ -217,7 +219,7 @@ const EXPORTS: readonly (keyof NativeBinding)[] = [
   'openTun', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
   'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
-  'offloadStats',
+  'offloadStats', 'setRealtime',
 ];
 
 /** The package root: the nearest ancestor of this module holding package.json (works from src/ and dist/src/). */
