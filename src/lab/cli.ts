@@ -1,4 +1,4 @@
-// `sluice lab up|down|exec|status`. registerLabCommands() is called by the main CLI (src/cli.ts).
+// `sluice lab up|down|exec|status|restart`. registerLabCommands() is called by the main CLI (src/cli.ts).
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import { labDown } from './down.js';
@@ -6,6 +6,7 @@ import { LabError } from './errors.js';
 import { labExec, requireLab } from './exec.js';
 import { DEFAULT_LAB_NAME, checkLabName } from './names.js';
 import { requireIp, requireRoot } from './preflight.js';
+import { labRestart } from './restart.js';
 import { DEFAULT_STATE_ROOT, listLabs } from './state.js';
 import { labStatus } from './status.js';
 import { summaryJson, summaryText } from './summary.js';
@@ -69,7 +70,9 @@ export function registerLabCommands(program: Command): Command {
     .option('--no-daemons', 'build namespaces, underlay, pods and cluster.yaml, but start no daemons')
     .option('--daemon-arg <flag>', 'pass a flag to every daemon, e.g. --daemon-arg=--policy-mode=inline; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option('--timeout <seconds>', 'how long to wait for the daemons to get ready').argParser(intArg(1, 3600)).default(20))
-    .action(action('up', async (opts: { hosts: number; backend: 'vxlan' | 'udp'; file: string[]; name: string; ipv6: boolean; json: boolean; daemons: boolean; daemonArg: string[]; timeout: number }) => {
+    .addOption(new Option('--store <kind>', 'where the daemons read the cluster: file (cluster.yaml) or etcd (subnet leases, `sluice apply`)').choices(['file', 'etcd']).default('file'))
+    .option('--etcd <url>', 'with --store etcd: use this etcd (reachable from the host namespaces, e.g. unix:///path) instead of starting one on the underlay')
+    .action(action('up', async (opts: { hosts: number; backend: 'vxlan' | 'udp'; file: string[]; name: string; ipv6: boolean; json: boolean; daemons: boolean; daemonArg: string[]; timeout: number; store: 'file' | 'etcd'; etcd?: string }) => {
       const ac = new AbortController();
       const abort = (): void => ac.abort();
       process.once('SIGINT', abort);
@@ -78,6 +81,7 @@ export function registerLabCommands(program: Command): Command {
         const state = await labUp({
           name: opts.name, hosts: opts.hosts, backend: opts.backend, ipv6: opts.ipv6, files: opts.file,
           daemons: opts.daemons, daemonArgs: opts.daemonArg, readyTimeoutMs: opts.timeout * 1000, stateRoot: stateRoot(), log: progress, signal: ac.signal,
+          store: opts.store, etcdUrl: opts.etcd,
         });
         process.stdout.write(opts.json ? `${JSON.stringify(summaryJson(state), null, 2)}\n` : `${summaryText(state)}\n`);
       } finally {
@@ -101,7 +105,8 @@ export function registerLabCommands(program: Command): Command {
         if (!r.found) progress(`no lab named ${name}; nothing to do`);
         else {
           const stopped = r.daemons.filter((d) => d.result !== 'not running').length;
-          progress(`lab ${name} removed: ${stopped} daemon(s) stopped, ${r.netnsDeleted.length} namespace(s) deleted`);
+          const etcd = r.etcd !== undefined && r.etcd.result !== 'not running' ? ', etcd stopped' : '';
+          progress(`lab ${name} removed: ${stopped} daemon(s) stopped${etcd}, ${r.netnsDeleted.length} namespace(s) deleted`);
         }
       }
     }));
@@ -117,6 +122,17 @@ export function registerLabCommands(program: Command): Command {
     .action(action('exec', async (pod: string, cmd: string[], opts: { name: string }) => {
       requireRoot('exec');
       return labExec(opts.name, pod, cmd[0] === '--' ? cmd.slice(1) : cmd, stateRoot());
+    }));
+
+  lab
+    .command('restart')
+    .description('restart a host\'s daemon with the flags it was started with (waits for it and its pods), or the lab\'s etcd')
+    .argument('<target...>', 'host names (h1, h2, ...) and/or etcd')
+    .option('--name <name>', 'lab name', nameArg, DEFAULT_LAB_NAME)
+    .addOption(new Option('--timeout <seconds>', 'how long to wait for a daemon and its pods').argParser(intArg(1, 3600)).default(20))
+    .action(action('restart', async (targets: string[], opts: { name: string; timeout: number }) => {
+      requireRoot('restart');
+      await labRestart(opts.name, targets, { stateRoot: stateRoot(), readyTimeoutMs: opts.timeout * 1000, log: progress });
     }));
 
   lab

@@ -1,5 +1,6 @@
 // One Sluice daemon per lab host, started inside the host's netns and detached from us:
 //   ip netns exec <hostns> <node> <cli.js> daemon --config <cluster.yaml> --host h<i> --ready-file <dir>/h<i>.ready
+// or, in an etcd lab, `daemon --store etcd --etcd URL --public-ip <underlay IP> --host h<i> ...`.
 // `ip netns exec` execs in place, so the PID we get is the daemon's. The daemon writes the ready
 // file once its devices are up; we wait for every one, bounded.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LabError } from './errors.js';
 import { procStartTime } from './procs.js';
-import type { LabDaemon, LabHost } from './state.js';
+import type { LabDaemon, LabHost, LabState } from './state.js';
 
 /** dist/src/cli.js, next to this file's directory once compiled. */
 export const DEFAULT_CLI_PATH = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -24,18 +25,33 @@ export interface StartedDaemon {
   exit?: string;
 }
 
-export function daemonArgs(cliPath: string, clusterFile: string, host: string, readyFile: string, extra: readonly string[] = []): string[] {
-  return [process.execPath, cliPath, 'daemon', '--config', clusterFile, '--host', host, '--ready-file', readyFile, ...extra];
+/** How a daemon finds the cluster: `--config FILE`, or `--store etcd --etcd URL --public-ip IP`. */
+export function storeArgs(state: LabState, host: LabHost): string[] {
+  if (state.store !== 'etcd') return ['--config', state.clusterFile];
+  if (state.etcd === undefined) throw new LabError(`lab ${state.name}: an etcd lab without an etcd URL in its state`);
+  return ['--store', 'etcd', '--etcd', state.etcd.url, '--public-ip', host.underlayIP];
 }
 
-export function startDaemon(stateDir: string, cliPath: string, clusterFile: string, host: LabHost, extra: readonly string[] = []): StartedDaemon {
+/**
+ * What in a daemon's command line says it is this lab's (with its PID and start time): the CLI and
+ * the cluster file, or in an etcd lab (no cluster file) its ready file, which is in the state dir.
+ */
+export function daemonNeedles(state: LabState, host: string): string[] {
+  return [state.cliPath, state.store === 'etcd' ? readyFileOf(state.stateDir, host) : state.clusterFile];
+}
+
+export function daemonArgs(cliPath: string, store: readonly string[], host: string, readyFile: string, extra: readonly string[] = []): string[] {
+  return [process.execPath, cliPath, 'daemon', ...store, '--host', host, '--ready-file', readyFile, ...extra];
+}
+
+export function startDaemon(stateDir: string, cliPath: string, store: readonly string[], host: LabHost, extra: readonly string[] = []): StartedDaemon {
   if (!existsSync(cliPath)) throw new LabError(`${cliPath} not found: build Sluice first (npx tsc -p .)`);
   const readyFile = readyFileOf(stateDir, host.name);
   const log = logFileOf(stateDir, host.name);
   const fd = openSync(log, 'a', 0o644);
   let child: ChildProcess;
   try {
-    child = spawn('ip', ['netns', 'exec', host.netns, ...daemonArgs(cliPath, clusterFile, host.name, readyFile, extra)], {
+    child = spawn('ip', ['netns', 'exec', host.netns, ...daemonArgs(cliPath, store, host.name, readyFile, extra)], {
       detached: true, // own session: survives `lab up` exiting and terminal hangups
       stdio: ['ignore', fd, fd],
     });

@@ -2,9 +2,10 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { LabError } from './errors.js';
+import { underlayNetns } from './names.js';
 import { DEFAULT_STATE_ROOT, type LabState, loadState } from './state.js';
 
-/** Finds the namespace for `ns/pod`, `pod` (when unique), or a host name such as `h1`. */
+/** Finds the namespace for `ns/pod`, `pod` (when unique), a host name such as `h1`, or `ul` (the underlay). */
 export function resolveTarget(state: LabState, target: string): { netns: string; what: string } {
   const slash = target.indexOf('/');
   const pods = slash >= 0
@@ -16,8 +17,10 @@ export function resolveTarget(state: LabState, target: string): { netns: string;
   }
   const host = state.hosts.find((h) => h.name === target);
   if (host !== undefined) return { netns: host.netns, what: `host ${host.name}` };
+  // The underlay: where an etcd lab's etcd listens (`sluice lab exec ul -- sluice get hosts --etcd URL`).
+  if (target === 'ul') return { netns: underlayNetns(state.name), what: 'the underlay' };
   const known = state.pods.map((p) => `${p.namespace}/${p.name}`).join(', ');
-  throw new LabError(`no pod ${target} in lab ${state.name} (pods: ${known || 'none'}; hosts: ${state.hosts.map((h) => h.name).join(', ')})`);
+  throw new LabError(`no pod ${target} in lab ${state.name} (pods: ${known || 'none'}; hosts: ${state.hosts.map((h) => h.name).join(', ')}; underlay: ul)`);
 }
 
 export function requireLab(name: string, stateRoot = DEFAULT_STATE_ROOT): LabState {

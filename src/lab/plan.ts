@@ -26,11 +26,15 @@ export interface PlanOptions {
   docs?: readonly SourcedDoc[];
   /** Underlay network; host i gets its i-th address. */
   underlay?: string;
+  /** 'etcd': keep the underlay's last address for the lab's etcd (etcdIP). */
+  store?: 'file' | 'etcd';
 }
 
 export interface LabPlan {
   underlayNetns: string;
   underlayPrefix: number;
+  /** store 'etcd': where the lab's own etcd listens, the underlay's last usable address. */
+  etcdIP?: string;
   hosts: LabHost[];
   pods: LabPod[];
   cluster: ClusterFileContent;
@@ -46,7 +50,10 @@ export function planLab(o: PlanOptions): LabPlan {
   }
   const underlay = parseCidr(o.underlay ?? DEFAULT_UNDERLAY, 4);
   if (typeof underlay === 'string') throw new LabError(`underlay: ${underlay}`);
-  if (networkSize(underlay) - 2 < o.hosts) throw new LabError(`underlay ${underlay.text} has room for fewer than ${o.hosts} hosts`);
+  const reserved = o.store === 'etcd' ? 1 : 0;
+  if (networkSize(underlay) - 2 - reserved < o.hosts) {
+    throw new LabError(`underlay ${underlay.text} has room for fewer than ${o.hosts} hosts${reserved > 0 ? ' (its last address is for etcd)' : ''}`);
+  }
 
   const hosts: LabHost[] = [];
   const subnets: Cidr[] = [];
@@ -149,6 +156,7 @@ export function planLab(o: PlanOptions): LabPlan {
   return {
     underlayNetns: underlayNetns(o.name),
     underlayPrefix: underlay.prefix,
+    ...(o.store === 'etcd' ? { etcdIP: addressAt(underlay, networkSize(underlay) - 2).text } : {}),
     hosts,
     pods,
     cluster: { config, hosts: hostRecords, manifests: [...created, ...manifests] },

@@ -41,6 +41,32 @@ export interface LabDaemon {
   log: string;
 }
 
+/** The etcd of a `--store etcd` lab. */
+export interface LabEtcd {
+  /** What the daemons are given (`--etcd`). */
+  url: string;
+  /** A URL that works from this machine's root namespace (the lab itself uses it). */
+  localUrl: string;
+  /** Namespace from which `url` is reachable, when it is not reachable from everywhere. */
+  netns?: string;
+  /** Set when the lab started this etcd (absent with `--etcd URL`): `lab down` stops it. */
+  process?: LabEtcdProcess;
+}
+
+export interface LabEtcdProcess {
+  pid: number;
+  /** As LabDaemon.startTime: tells our etcd from a reused PID. */
+  startTime: number;
+  binary: string;
+  dataDir: string;
+  /** Where it listens, in `netns`; also its unix socket in `socketDir`. */
+  address: string;
+  clientPort: number;
+  peerPort: number;
+  socketDir: string;
+  log: string;
+}
+
 export interface LabState {
   version: 1;
   name: string;
@@ -51,6 +77,14 @@ export interface LabState {
   cliPath: string;
   backend: 'vxlan' | 'udp';
   ipv6: boolean;
+  /**
+   * Where the daemons read the cluster: the file store (clusterFile; absent in states written before
+   * etcd labs existed) or etcd, where clusterFile records what the lab applied.
+   */
+  store?: 'file' | 'etcd';
+  etcd?: LabEtcd;
+  /** The user's extra daemon flags (`--daemon-arg`), so a daemon can be restarted as it was started. */
+  daemonArgs?: string[];
   /** Every namespace created (or about to be), in creation order. */
   netns: string[];
   /** Every link created, for the record: they all live in lab namespaces and go with them. */

@@ -1,4 +1,6 @@
 // `lab status`: the recorded lab compared with what is really there.
+import { daemonNeedles } from './daemons.js';
+import { etcdRunning } from './etcd.js';
 import { netnsPrefix } from './names.js';
 import { isSameProcess } from './procs.js';
 import { listNetns } from './run.js';
@@ -11,6 +13,8 @@ export interface LabStatus {
   /** Namespaces with the lab's prefix that the state does not record. */
   strayNetns: string[];
   daemons: Array<{ host: string; pid: number; running: boolean; log: string }>;
+  /** The lab's own etcd, if it started one. */
+  etcd?: { pid: number; running: boolean };
 }
 
 /** undefined when no lab of that name has a state file. */
@@ -25,8 +29,9 @@ export async function labStatus(name: string, stateRoot = DEFAULT_STATE_ROOT): P
     daemons: state.daemons.map((d) => ({
       host: d.host,
       pid: d.pid,
-      running: isSameProcess(d.pid, d.startTime, [state.cliPath, state.clusterFile]),
+      running: isSameProcess(d.pid, d.startTime, daemonNeedles(state, d.host)),
       log: d.log,
     })),
+    ...(state.etcd?.process !== undefined ? { etcd: { pid: state.etcd.process.pid, running: etcdRunning(state.etcd.process) } } : {}),
   };
 }

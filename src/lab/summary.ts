@@ -7,7 +7,18 @@ export interface LabSummaryJson {
   name: string;
   backend: 'vxlan' | 'udp';
   stateDir: string;
-  clusterFile: string;
+  /** Where the daemons read the cluster. */
+  store: 'file' | 'etcd';
+  /** store 'file': what the daemons read. */
+  clusterFile?: string;
+  /** store 'etcd': the manifests the lab applied, pods with their leased addresses. */
+  manifestsFile?: string;
+  /**
+   * store 'etcd': `url` is what the hosts use, reachable from `netns` (run `sluice apply/get` there:
+   * `ip netns exec <netns> sluice apply --etcd <url> -f x.yaml`); `localUrl` works from anywhere on
+   * this machine. `pid` when the lab started this etcd.
+   */
+  etcd?: { url: string; localUrl: string; netns?: string; pid?: number; log?: string; running?: boolean };
   hosts: Array<{ name: string; netns: string; underlayIP: string; subnet: string; ipv6Subnet?: string }>;
   pods: Array<{ name: string; host: string; netns: string; ip: string; ipv6?: string }>;
   daemons: Array<{ host: string; pid: number; log: string; running?: boolean }>;
@@ -18,7 +29,8 @@ export function summaryJson(state: LabState, status?: LabStatus): LabSummaryJson
     name: state.name,
     backend: state.backend,
     stateDir: state.stateDir,
-    clusterFile: state.clusterFile,
+    store: state.store ?? 'file',
+    ...(state.store === 'etcd' ? { manifestsFile: state.clusterFile, etcd: etcdJson(state, status) } : { clusterFile: state.clusterFile }),
     hosts: state.hosts.map((h) => ({
       name: h.name, netns: h.netns, underlayIP: h.underlayIP, subnet: h.subnet,
       ...(h.ipv6Subnet !== undefined ? { ipv6Subnet: h.ipv6Subnet } : {}),
@@ -34,6 +46,16 @@ export function summaryJson(state: LabState, status?: LabStatus): LabSummaryJson
   };
 }
 
+function etcdJson(state: LabState, status?: LabStatus): LabSummaryJson['etcd'] {
+  const e = state.etcd;
+  if (e === undefined) return undefined;
+  return {
+    url: e.url, localUrl: e.localUrl,
+    ...(e.netns !== undefined ? { netns: e.netns } : {}),
+    ...(e.process !== undefined ? { pid: e.process.pid, log: e.process.log } : {}),
+    ...(status?.etcd !== undefined ? { running: status.etcd.running } : {}),
+  };
+}
 
 export function summaryText(state: LabState, status?: LabStatus): string {
   const nameFlag = state.name === 'sluice' ? '' : ` --name ${state.name}`;
@@ -46,6 +68,7 @@ export function summaryText(state: LabState, status?: LabStatus): string {
   const lines = [
     `lab ${state.name}: ${state.hosts.length} host(s), ${state.pods.length} pod(s), backend ${state.backend}${state.complete ? '' : ' (incomplete)'}`,
     `state: ${state.stateDir}`,
+    ...etcdLines(state, status),
     '',
     table([
       ['HOST', 'NETNS', 'UNDERLAY', 'SUBNET', 'DAEMON'],
@@ -65,6 +88,19 @@ export function summaryText(state: LabState, status?: LabStatus): string {
   if (from !== undefined && to !== undefined) {
     lines.push(`try:       sluice lab exec${nameFlag} ${from.namespace}/${from.name} -- ping -c 3 ${to.ip}`);
   }
+  if (state.store === 'etcd' && state.etcd !== undefined) {
+    lines.push(`policies:  sluice apply --etcd ${state.etcd.localUrl} -f policy.yaml   (or sluice get hosts|endpoints|policies, sluice delete -f)`);
+  }
   lines.push(`tear down: sluice lab down${nameFlag}`);
   return lines.join('\n');
+}
+
+function etcdLines(state: LabState, status?: LabStatus): string[] {
+  const e = state.etcd;
+  if (state.store !== 'etcd' || e === undefined) return [];
+  const pid = e.process === undefined ? '' : `, pid ${e.process.pid}${status?.etcd?.running === false ? ' (not running)' : ''}`;
+  return [
+    `etcd:  ${e.url}${e.netns !== undefined ? ` (from ${e.netns}${pid})` : pid}`,
+    ...(e.localUrl !== e.url ? [`       ${e.localUrl} (from anywhere on this machine)`] : []),
+  ];
 }

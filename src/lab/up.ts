@@ -1,10 +1,11 @@
 // `lab up`: plan everything first (pure, fails before anything exists), then create in order —
 // state dir, underlay, hosts, pods, cluster.yaml, daemons — recording each thing before making it.
+// With --store etcd, etcd and the pods' addresses come after the namespaces (up-etcd.ts).
 // Any failure (or abort) tears down what was made.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeClusterFile } from '../store/cluster-file.js';
-import { DEFAULT_CLI_PATH, type StartedDaemon, startDaemon, waitReady } from './daemons.js';
+import { DEFAULT_CLI_PATH, type StartedDaemon, startDaemon, storeArgs, waitReady } from './daemons.js';
 import { labDown } from './down.js';
 import { LabError } from './errors.js';
 import { loadManifestPaths } from './manifests.js';
@@ -15,6 +16,7 @@ import { requireIp, requireRoot } from './preflight.js';
 import { listNetns } from './run.js';
 import { DEFAULT_STATE_ROOT, type LabLink, type LabState, claimStateDir, saveState } from './state.js';
 import { createHost, createUnderlay } from './underlay.js';
+import { upEtcd } from './up-etcd.js';
 
 export interface UpOptions {
   name: string;
@@ -27,6 +29,10 @@ export interface UpOptions {
   daemons: boolean;
   /** Extra flags for every daemon (`--daemon-arg`), e.g. --policy-mode inline. */
   daemonArgs?: readonly string[];
+  /** Where the daemons read the cluster (default 'file': cluster.yaml). */
+  store?: 'file' | 'etcd';
+  /** store 'etcd': use this etcd (reachable from the host namespaces) instead of starting one. */
+  etcdUrl?: string;
   readyTimeoutMs?: number;
   stateRoot?: string;
   cliPath?: string;
@@ -41,8 +47,13 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   requireRoot('up');
   await requireIp();
 
+  const store = o.store ?? 'file';
+  if (store === 'etcd' && !o.daemons) {
+    throw new LabError('--no-daemons needs --store file: in an etcd lab the pods get their addresses from the subnets the daemons lease');
+  }
+  if (store === 'file' && o.etcdUrl !== undefined) throw new LabError('--etcd needs --store etcd');
   const docs = o.files.length > 0 ? await loadManifestPaths(o.files) : undefined;
-  const plan = planLab({ name, hosts: o.hosts, backend: o.backend, ipv6: o.ipv6, docs });
+  const plan = planLab({ name, hosts: o.hosts, backend: o.backend, ipv6: o.ipv6, docs, store });
 
   const leftovers = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(name)));
   const stateDir = claimStateDir(root, name);
@@ -56,10 +67,13 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     name,
     createdAt: new Date().toISOString(),
     stateDir,
-    clusterFile: join(stateDir, 'cluster.yaml'),
+    // An etcd lab keeps the manifests it applied (pods with their leased addresses) instead.
+    clusterFile: join(stateDir, store === 'etcd' ? 'manifests.yaml' : 'cluster.yaml'),
     cliPath: o.cliPath ?? DEFAULT_CLI_PATH,
     backend: o.backend,
     ipv6: o.ipv6,
+    store,
+    daemonArgs: [...(o.daemonArgs ?? [])],
     netns: [],
     links: [],
     hosts: plan.hosts,
@@ -90,12 +104,17 @@ export async function labUp(o: UpOptions): Promise<LabState> {
       o.signal?.throwIfAborted();
       await createPod(p, record);
     }
-    await writeClusterFile(state.clusterFile, plan.cluster);
+    if (store === 'etcd') {
+      await upEtcd(state, plan, { etcdUrl: o.etcdUrl, daemonArgs: o.daemonArgs, readyTimeoutMs: o.readyTimeoutMs ?? 20_000, log, signal: o.signal },
+        () => saveState(state), started);
+    } else {
+      await writeClusterFile(state.clusterFile, plan.cluster);
+    }
 
-    if (o.daemons) {
+    if (o.daemons && store === 'file') {
       for (const h of plan.hosts) {
         o.signal?.throwIfAborted();
-        const d = startDaemon(stateDir, state.cliPath, state.clusterFile, h, o.daemonArgs);
+        const d = startDaemon(stateDir, state.cliPath, storeArgs(state, h), h, o.daemonArgs);
         started.push(d);
         state.daemons.push(d.daemon);
         saveState(state);

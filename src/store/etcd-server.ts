@@ -2,10 +2,16 @@
 // lab run when no cluster etcd is given. Started on loopback (or another local address) with ports
 // and a data directory of the caller's choosing, stopped by its own PID only, and restartable on the
 // same data directory (to test a store outage).
+//
+// The lab runs it inside a network namespace (`netns`), where its TCP address is out of our reach;
+// it then also listens on a unix socket (`socketDir`), which every namespace on the machine can
+// reach because it is a file: that is how the lab itself, and health checks, talk to it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
 
 export interface EtcdServerOptions {
   dataDir: string;
@@ -26,6 +32,15 @@ export interface EtcdServerOptions {
    * own process group, not waited for. Default false: it is this process's child.
    */
   detached?: boolean;
+  /** Run etcd inside this network namespace (`ip netns exec`); needs `socketDir`. */
+  netns?: string;
+  /**
+   * Also listen on the unix socket `<socketDir>/etcd:<clientPort>` (etcd wants unix listen URLs in
+   * host:port form and makes the socket in its working directory, which is then `socketDir`).
+   */
+  socketDir?: string;
+  /** Called with etcd's PID as soon as it is spawned, before it is healthy (the lab records it). */
+  onSpawn?: (pid: number) => void;
 }
 
 export function etcdBinary(): string {
@@ -54,9 +69,16 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** The socket file etcd makes for `unix://etcd:<port>` in `socketDir`. */
+export const etcdSocketPath = (socketDir: string, clientPort: number): string => join(resolve(socketDir), `etcd:${clientPort}`);
+
+type Optional = 'binary' | 'netns' | 'socketDir' | 'onSpawn';
+
 export class EtcdServer {
-  readonly options: Required<Omit<EtcdServerOptions, 'binary'>> & { binary: string };
+  readonly options: Required<Omit<EtcdServerOptions, Optional>> & Pick<EtcdServerOptions, Optional> & { binary: string };
   readonly url: string;
+  /** unix:///…/etcd:<port> when `socketDir` is set: reachable from any network namespace. */
+  readonly localUrl: string | undefined;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #exitInfo: string | undefined;
@@ -73,9 +95,13 @@ export class EtcdServer {
     this.options = {
       dataDir: o.dataDir, clientPort: o.clientPort, peerPort: o.peerPort, host, name: o.name ?? 'sluice',
       binary: o.binary ?? etcdBinary(), logPath: o.logPath ?? `${o.dataDir}.log`, readyTimeoutMs: o.readyTimeoutMs ?? 15_000,
-      detached: o.detached ?? false,
+      detached: o.detached ?? false, netns: o.netns, socketDir: o.socketDir, onSpawn: o.onSpawn,
     };
+    if (o.netns !== undefined && o.socketDir === undefined) {
+      throw new TypeError('EtcdServer: netns needs socketDir (etcd inside a namespace is only reachable from here through its unix socket)');
+    }
     this.url = `http://${host}:${o.clientPort}`;
+    this.localUrl = o.socketDir === undefined ? undefined : `unix://${etcdSocketPath(o.socketDir, o.clientPort)}`;
   }
 
   /** PID of the running etcd, or undefined when it is not running. */
@@ -92,12 +118,18 @@ export class EtcdServer {
     if (this.running) return;
     const o = this.options;
     await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+    if (o.socketDir !== undefined) {
+      await mkdir(o.socketDir, { recursive: true, mode: 0o755 });
+      // A killed etcd leaves its socket file behind, and etcd will not bind over it.
+      await rm(etcdSocketPath(o.socketDir, o.clientPort), { force: true });
+    }
     const log = await open(o.logPath, 'a');
     const peer = `http://${o.host}:${o.peerPort}`;
+    const listen = o.socketDir === undefined ? this.url : `${this.url},unix://etcd:${o.clientPort}`;
     const args = [
       '--name', o.name,
-      '--data-dir', o.dataDir,
-      '--listen-client-urls', this.url,
+      '--data-dir', resolve(o.dataDir),
+      '--listen-client-urls', listen,
       '--advertise-client-urls', this.url,
       '--listen-peer-urls', peer,
       '--initial-advertise-peer-urls', peer,
@@ -113,11 +145,14 @@ export class EtcdServer {
     ];
     let child: ChildProcess;
     try {
-      child = spawn(o.binary, args, { stdio: ['ignore', log.fd, log.fd], detached: o.detached });
+      // `ip netns exec` execs etcd in place, so the PID is etcd's either way.
+      const [cmd, argv]: [string, string[]] = o.netns === undefined ? [o.binary, args] : ['ip', ['netns', 'exec', o.netns, o.binary, ...args]];
+      child = spawn(cmd, argv, { stdio: ['ignore', log.fd, log.fd], detached: o.detached, cwd: o.socketDir });
       if (o.detached) child.unref();
     } finally {
       await log.close();
     }
+    if (child.pid !== undefined) o.onSpawn?.(child.pid);
     this.#child = child;
     this.#exitInfo = undefined;
     this.#exited = new Promise((resolve) => {
@@ -135,8 +170,7 @@ export class EtcdServer {
         throw new Error(`etcd on ${this.url} stopped before it was ready (${this.#exitInfo}); see ${this.options.logPath}`);
       }
       try {
-        const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
+        const body = await this.#health();
         if (body.health === 'true') return;
         last = JSON.stringify(body);
       } catch (e) {
@@ -146,6 +180,32 @@ export class EtcdServer {
     }
     await this.kill();
     throw new Error(`etcd on ${this.url} not healthy after ${this.options.readyTimeoutMs} ms (${last}); see ${this.options.logPath}`);
+  }
+
+  /** GET /health, over the unix socket when there is one (it works across namespaces). */
+  #health(): Promise<{ health?: string }> {
+    const o = this.options;
+    const target = o.socketDir === undefined
+      ? { host: o.host, port: o.clientPort }
+      : { socketPath: etcdSocketPath(o.socketDir, o.clientPort) };
+    return new Promise((resolve, reject) => {
+      const req = request({ ...target, path: '/health', timeout: 1000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { text += d; });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text) as { health?: string });
+          } catch {
+            reject(new Error(`/health answered ${res.statusCode}: ${text.slice(0, 200)}`));
+          }
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 1 s')));
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   /** Kills this etcd by its PID (SIGKILL by default: an abrupt outage) and waits for it to exit. */

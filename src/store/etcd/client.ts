@@ -43,7 +43,10 @@ export function createClient(o: ClientOptions = {}): Etcd3 {
   const hosts = o.endpoints === undefined ? [DEFAULT_ENDPOINT] : typeof o.endpoints === 'string' ? [o.endpoints] : [...o.endpoints];
   if (hosts.length === 0) throw new TypeError('etcd endpoints: expected at least one URL');
   for (const h of hosts) {
-    if (!/^https?:\/\/[^/\s]+\/?$/.test(h)) throw new TypeError(`etcd endpoint ${JSON.stringify(h)} is not a URL like http://127.0.0.1:2379`);
+    // unix:///path: a socket file (the lab's etcd, reachable from every network namespace); grpc-js dials it as is.
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(h) && !/^unix:\/\/\/\S+$/.test(h)) {
+      throw new TypeError(`etcd endpoint ${JSON.stringify(h)} is not a URL like http://127.0.0.1:2379 (or unix:///path/to/socket)`);
+    }
   }
   const timeout = o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return new Etcd3({
