@@ -15,6 +15,7 @@
         "native/tcp-gso.cc",
         "native/tcp-gro.cc",
         "native/sched.cc",
+        "native/fastpath.cc",
         "native/poller.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -2,11 +2,13 @@
 // batched fd I/O), tun-vnet.cc (TUN offloads), udp.cc (UDP +
 // recvmmsg/sendmmsg), udp-gso.cc (UDP_SEGMENT/UDP_GRO), tcp-gso.cc (cutting
 // TCP super-packets), tcp-gro.cc (coalescing received TCP segments),
-// sched.cc (real-time priority), poller.cc (uv_poll),
-// checksum.cc (RFC 1071/1624). Typed from JS by src/native/binding.ts.
+// fastpath.cc (native forwarding of decided flows), sched.cc (real-time
+// priority), poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS
+// by src/native/binding.ts.
 #include <napi.h>
 
 #include "checksum.h"
+#include "fastpath.h"
 #include "poller.h"
 #include "tun.h"
 #include "udp.h"
@@ -20,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::InitUdpGso(env, exports);
   sluice::InitGro(env, exports);
   sluice::InitSched(env, exports);
+  sluice::InitFastPath(env, exports);
   sluice::InitChecksum(env, exports);
   sluice::Poller::Init(env, exports);
   return exports;

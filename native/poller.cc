@@ -2,6 +2,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "fastpath.h"
 
 namespace sluice {
 
@@ -125,6 +126,9 @@ void Poller::OnEnvCleanup(void* arg) {
 void Poller::OnPoll(uv_poll_t* poll, int status, int /*events*/) {
   Poller* self = static_cast<Handle*>(poll->data)->owner;
   if (self == nullptr || !self->started_) return;
+  // Flows the JS data path already decided are forwarded natively; JS is
+  // called only for what is left (fastpath.cc).
+  if (status >= 0 && !FastPathOnReadable(self->fd_)) return;
   napi_env env = self->Env();
   bool dropRef = false;
   if (status < 0) {

@@ -21,6 +21,7 @@
 #include "args.h"
 #include "checksum.h"
 #include "errors.h"
+#include "io.h"
 #include "tcp-gso.h"
 #include "udp.h"
 
@@ -242,29 +243,36 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
       return Napi::Value();
     }
   }
+  size_t np = CoalesceLoop(buf.data, offsets.data, lengths.data, gso.data, addrs.data, ports.data,
+                           static_cast<size_t>(count), static_cast<size_t>(maxLen), static_cast<size_t>(prefixLen),
+                           outOff.data, outLen.data, outGso.data, outSlot.data, cap);
+  return Napi::Number::New(env, static_cast<double>(np));
+}
+
+}  // namespace
+
+size_t CoalesceLoop(uint8_t* buf, const int32_t* offsets, const int32_t* lengths, const int32_t* gso,
+                    const uint32_t* addrs, const uint16_t* ports, size_t count, size_t maxLen, size_t prefixLen,
+                    int32_t* outOff, int32_t* outLen, int32_t* outGso, int32_t* outSlot, size_t cap) {
   itemsScratch.clear();
-  highScratch.assign(static_cast<size_t>(count), 0);
-  Gro g{buf.data, static_cast<size_t>(prefixLen), addrs.data, ports.data, outOff.data, outLen.data, outGso.data,
-        outSlot.data, cap, 0, 0, &itemsScratch, &highScratch};
-  for (int64_t i = 0; i < count; i++) {
+  highScratch.assign(count, 0);
+  Gro g{buf, prefixLen, addrs, ports, outOff, outLen, outGso, outSlot, cap, 0, 0, &itemsScratch, &highScratch};
+  for (size_t i = 0; i < count; i++) {
     uint32_t slot = static_cast<uint32_t>(i);
-    size_t base = static_cast<size_t>(offsets.data[i]);
-    int32_t len = lengths.data[i];
+    size_t base = static_cast<size_t>(offsets[i]);
+    int32_t len = lengths[i];
     highScratch[slot] = base;
     if (len <= 0) {
       g.Emit(base, len, slot);
       continue;
     }
     size_t L = static_cast<size_t>(len);
-    size_t seg = gso.data[i] > 0 && static_cast<size_t>(gso.data[i]) < L ? static_cast<size_t>(gso.data[i]) : L;
-    for (size_t pos = 0; pos < L; pos += seg)
-      g.Segment(base + pos, L - pos < seg ? L - pos : seg, slot, base + static_cast<size_t>(maxLen));
+    size_t seg = gso[i] > 0 && static_cast<size_t>(gso[i]) < L ? static_cast<size_t>(gso[i]) : L;
+    for (size_t pos = 0; pos < L; pos += seg) g.Segment(base + pos, L - pos < seg ? L - pos : seg, slot, base + maxLen);
   }
   g.Finish();
-  return Napi::Number::New(env, static_cast<double>(g.np));
+  return g.np;
 }
-
-}  // namespace
 
 void InitGro(Napi::Env env, Napi::Object exports) {
   exports.Set("groCoalesce", Napi::Function::New(env, GroCoalesce, "groCoalesce"));

@@ -19,6 +19,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "io.h"
 #include "tcp-gso.h"
 #include "tun.h"
 
@@ -114,37 +115,11 @@ Napi::Value ReadBatchVnet(const Napi::CallbackInfo& info) {
       return Napi::Value();
     }
   }
-  int64_t n = 0;
-  while (n < count) {
-    uint8_t* p = buf.data + offsets.data[n] - kVnetHdrLen;
-    ssize_t r = read(fd, p, static_cast<size_t>(maxLen) + kVnetHdrLen);
-    if (r > 0) {
-      if (static_cast<size_t>(r) <= kVnetHdrLen) {
-        offloadCounters.tunBadVnet++;
-        continue;
-      }
-      virtio_net_hdr h;
-      memcpy(&h, p, sizeof h);
-      size_t len = static_cast<size_t>(r) - kVnetHdrLen;
-      int32_t meta = AcceptRead(h, p + kVnetHdrLen, len);
-      if (meta < 0) {
-        offloadCounters.tunBadVnet++;
-        continue;
-      }
-      lengths.data[n] = static_cast<int32_t>(len);
-      gso.data[n] = meta;
-      n++;
-      continue;
-    }
-    if (r == 0) break;
-    int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) break;
-    if (n == 0) {
-      ThrowErrno(env, err, "read");
-      return Napi::Value();
-    }
-    break;
+  int64_t n = ReadVnetLoop(fd, buf.data, offsets.data, lengths.data, gso.data, static_cast<size_t>(maxLen),
+                           static_cast<size_t>(count));
+  if (n < 0) {
+    ThrowErrno(env, static_cast<int>(-n), "read");
+    return Napi::Value();
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
@@ -230,15 +205,7 @@ Napi::Value WriteBatchGso(const Napi::CallbackInfo& info) {
     uint8_t* pkt = buf.data + offsets.data[n];
     size_t len = static_cast<size_t>(lengths.data[n]);
     size_t mss = gso.data[n] > 0 ? static_cast<size_t>(gso.data[n] & 0xffff) : 0;
-    int err;
-    if (vnet) {
-      err = WriteVnet(fd, pkt, len, mss);
-    } else if (mss > 0) {
-      err = WriteSplit(fd, pkt, len, mss);
-    } else {
-      iovec iov = {pkt, len};
-      err = WriteOne(fd, &iov, 1);
-    }
+    int err = WriteGso(fd, pkt, len, mss, vnet == 1);
     if (err == 0) {
       n++;
       continue;
@@ -257,6 +224,47 @@ Napi::Value WriteBatchGso(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int64_t ReadVnetLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, int32_t* gso, size_t maxLen,
+                     size_t count) {
+  size_t n = 0;
+  while (n < count) {
+    uint8_t* p = buf + offsets[n] - kVnetHdrLen;
+    ssize_t r = read(fd, p, maxLen + kVnetHdrLen);
+    if (r > 0) {
+      if (static_cast<size_t>(r) <= kVnetHdrLen) {
+        offloadCounters.tunBadVnet++;
+        continue;
+      }
+      virtio_net_hdr h;
+      memcpy(&h, p, sizeof h);
+      size_t len = static_cast<size_t>(r) - kVnetHdrLen;
+      int32_t meta = AcceptRead(h, p + kVnetHdrLen, len);
+      if (meta < 0) {
+        offloadCounters.tunBadVnet++;
+        continue;
+      }
+      lengths[n] = static_cast<int32_t>(len);
+      gso[n] = meta;
+      n++;
+      continue;
+    }
+    if (r == 0) break;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    if (n == 0) return -err;
+    break;  // the error recurs on the next call, which then reports it
+  }
+  return static_cast<int64_t>(n);
+}
+
+int WriteGso(int fd, uint8_t* pkt, size_t len, size_t mss, bool vnet) {
+  if (vnet) return WriteVnet(fd, pkt, len, mss);
+  if (mss > 0) return WriteSplit(fd, pkt, len, mss);
+  iovec iov = {pkt, len};
+  return WriteOne(fd, &iov, 1);
+}
 
 void InitTunVnet(Napi::Env env, Napi::Object exports) {
   exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload, "tunSetOffload"));

@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "io.h"
 
 namespace sluice {
 
@@ -85,22 +86,11 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
       !CheckReadSlots(env, fn, buf, offsets, maxLen, count))
     return Napi::Value();
 
-  int64_t n = 0;
-  while (n < count) {
-    ssize_t r = read(fd, buf.data + offsets.data[n], static_cast<size_t>(maxLen));
-    if (r > 0) {
-      lengths.data[n++] = static_cast<int32_t>(r);
-      continue;
-    }
-    if (r == 0) break;  // EOF: not seen on TUN, but never loop on it
-    int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) break;
-    if (n == 0) {
-      ThrowErrno(env, err, "read");
-      return Napi::Value();
-    }
-    break;  // the error recurs on the next call, which then throws it
+  int64_t n = ReadPlainLoop(fd, buf.data, offsets.data, lengths.data, static_cast<size_t>(maxLen),
+                            static_cast<size_t>(count));
+  if (n < 0) {
+    ThrowErrno(env, static_cast<int>(-n), "read");
+    return Napi::Value();
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
@@ -147,6 +137,24 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int64_t ReadPlainLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, size_t maxLen, size_t count) {
+  size_t n = 0;
+  while (n < count) {
+    ssize_t r = read(fd, buf + offsets[n], maxLen);
+    if (r > 0) {
+      lengths[n++] = static_cast<int32_t>(r);
+      continue;
+    }
+    if (r == 0) break;  // EOF: not seen on TUN, but never loop on it
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) break;
+    if (n == 0) return -err;
+    break;  // the error recurs on the next call, which then reports it
+  }
+  return static_cast<int64_t>(n);
+}
 
 void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));

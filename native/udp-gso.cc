@@ -20,6 +20,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "io.h"
 #include "tcp-gso.h"
 #include "udp.h"
 
@@ -275,34 +276,13 @@ Napi::Value SendBatchGso(const Napi::CallbackInfo& info) {
       !CheckCount(env, fn, count, "ports", ports.len) || !CheckCount(env, fn, count, "gso", gso.len) ||
       !CheckWriteSlots(env, fn, buf, offsets, lengths, count))
     return Napi::Value();
-  scratch.Init();
-  Batch b{buf.data, offsets.data, lengths.data, addrs.data, ports.data, gso.data,
-          static_cast<size_t>(count), static_cast<size_t>(prefixLen), useGso == 1 && !gsoRefused};
-  size_t e = 0;
-  while (e < b.count) {
-    Window w;
-    size_t next = Build(b, e, w);
-    size_t consumed = 0;
-    int err = 0;
-    switch (SendWindow(fd, b, w, &consumed, &err)) {
-      case Sent::All:
-        e = next;
-        break;
-      case Sent::Stopped:
-        return Napi::Number::New(env, static_cast<double>(consumed));
-      case Sent::Retry:
-        b.useGso = false;
-        e = consumed;
-        break;
-      case Sent::Fatal:
-        if (consumed == 0) {
-          ThrowErrno(env, err, "sendmmsg");
-          return Napi::Value();
-        }
-        return Napi::Number::New(env, static_cast<double>(consumed));
-    }
+  int64_t n = SendGsoLoop(fd, buf.data, offsets.data, lengths.data, addrs.data, ports.data, gso.data,
+                          static_cast<size_t>(count), static_cast<size_t>(prefixLen), useGso == 1);
+  if (n < 0) {
+    ThrowErrno(env, static_cast<int>(-n), "sendmmsg");
+    return Napi::Value();
   }
-  return Napi::Number::New(env, static_cast<double>(b.count));
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 // udpSetGro(fd, on): setsockopt(SOL_UDP, UDP_GRO). With it on, one received
@@ -349,6 +329,35 @@ Napi::Value OffloadStats(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+bool UdpGsoUsable() { return !gsoRefused; }
+
+int64_t SendGsoLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, const uint32_t* addrs,
+                    const uint16_t* ports, const int32_t* gso, size_t count, size_t prefixLen, bool useGso) {
+  scratch.Init();
+  Batch b{buf, offsets, lengths, addrs, ports, gso, count, prefixLen, useGso && !gsoRefused};
+  size_t e = 0;
+  while (e < b.count) {
+    Window w;
+    size_t next = Build(b, e, w);
+    size_t consumed = 0;
+    int err = 0;
+    switch (SendWindow(fd, b, w, &consumed, &err)) {
+      case Sent::All:
+        e = next;
+        break;
+      case Sent::Stopped:
+        return static_cast<int64_t>(consumed);
+      case Sent::Retry:
+        b.useGso = false;
+        e = consumed;
+        break;
+      case Sent::Fatal:
+        return consumed == 0 ? -err : static_cast<int64_t>(consumed);
+    }
+  }
+  return static_cast<int64_t>(b.count);
+}
 
 void InitUdpGso(Napi::Env env, Napi::Object exports) {
   exports.Set("sendBatchGso", Napi::Function::New(env, SendBatchGso, "sendBatchGso"));

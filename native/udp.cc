@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "io.h"
 #include "tcp-gso.h"
 
 namespace sluice {
@@ -156,42 +157,13 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   bool wantGso = info.Length() > 8 && !info[8].IsUndefined();
   if (wantGso && (!ArgInt32s(info, 8, fn, "gso", &gso) || !CheckCount(env, fn, count, "gso", gso.len)))
     return Napi::Value();
-  if (count > UIO_MAXIOV) count = UIO_MAXIOV;  // the kernel's cap on vlen
-  if (count == 0) return Napi::Number::New(env, 0);
-
-  size_t n = static_cast<size_t>(count);
-  scratch.Reserve(n);
-  for (size_t i = 0; i < n; i++) {
-    scratch.iovs[i].iov_base = buf.data + offsets.data[i];
-    scratch.iovs[i].iov_len = static_cast<size_t>(maxLen);
-    msghdr& h = scratch.msgs[i].msg_hdr;
-    memset(&h, 0, sizeof h);
-    h.msg_name = &scratch.addrs[i];
-    h.msg_namelen = sizeof(sockaddr_in);
-    h.msg_iov = &scratch.iovs[i];
-    h.msg_iovlen = 1;
-    if (wantGso) {
-      h.msg_control = scratch.ctrl[i].buf;
-      h.msg_controllen = sizeof scratch.ctrl[i].buf;
-    }
-  }
-  int r;
-  do {
-    r = recvmmsg(fd, scratch.msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
-  } while (r < 0 && errno == EINTR);
+  int64_t r = RecvLoop(fd, buf.data, offsets.data, lengths.data, static_cast<size_t>(maxLen), addrs.data, ports.data,
+                       wantGso ? gso.data : nullptr, static_cast<size_t>(count));
   if (r < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
-    ThrowErrno(env, errno, "recvmmsg");
+    ThrowErrno(env, static_cast<int>(-r), "recvmmsg");
     return Napi::Value();
   }
-  for (int i = 0; i < r; i++) {
-    mmsghdr& m = scratch.msgs[i];
-    lengths.data[i] = (m.msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(m.msg_len);
-    addrs.data[i] = ntohl(scratch.addrs[i].sin_addr.s_addr);
-    ports.data[i] = ntohs(scratch.addrs[i].sin_port);
-    if (wantGso) gso.data[i] = GroSize(m.msg_hdr, m.msg_len);
-  }
-  return Napi::Number::New(env, r);
+  return Napi::Number::New(env, static_cast<double>(r));
 }
 
 // sendBatch(fd, buf, offsets, lengths, addrs, ports, count) -> n: sendmmsg of
@@ -261,6 +233,40 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int64_t RecvLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, size_t maxLen, uint32_t* addrs,
+                 uint16_t* ports, int32_t* gso, size_t count) {
+  if (count > UIO_MAXIOV) count = UIO_MAXIOV;  // the kernel's cap on vlen
+  if (count == 0) return 0;
+  scratch.Reserve(count);
+  for (size_t i = 0; i < count; i++) {
+    scratch.iovs[i].iov_base = buf + offsets[i];
+    scratch.iovs[i].iov_len = maxLen;
+    msghdr& h = scratch.msgs[i].msg_hdr;
+    memset(&h, 0, sizeof h);
+    h.msg_name = &scratch.addrs[i];
+    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_iov = &scratch.iovs[i];
+    h.msg_iovlen = 1;
+    if (gso != nullptr) {
+      h.msg_control = scratch.ctrl[i].buf;
+      h.msg_controllen = sizeof scratch.ctrl[i].buf;
+    }
+  }
+  int r;
+  do {
+    r = recvmmsg(fd, scratch.msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+  for (int i = 0; i < r; i++) {
+    mmsghdr& m = scratch.msgs[i];
+    lengths[i] = (m.msg_hdr.msg_flags & MSG_TRUNC) ? -1 : static_cast<int32_t>(m.msg_len);
+    addrs[i] = ntohl(scratch.addrs[i].sin_addr.s_addr);
+    ports[i] = ntohs(scratch.addrs[i].sin_port);
+    if (gso != nullptr) gso[i] = GroSize(m.msg_hdr, m.msg_len);
+  }
+  return r;
+}
 
 void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));

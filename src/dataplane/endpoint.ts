@@ -23,8 +23,8 @@ export class Endpoint {
   readonly tx: TxQueue;
   fd = -1;
   tunName = '';
-  rxPackets = 0;
-  rxBytes = 0;
+  #rxPackets = 0;
+  #rxBytes = 0;
   /** The TUN was opened with a virtio header (reads/writes go through readBatchVnet/writeBatchGso). */
   vnet = false;
   /** The kernel accepted TSO on the TUN: reads may be super-packets. */
@@ -33,6 +33,8 @@ export class Endpoint {
   offloadError: string | undefined;
   /** Set while the endpoint is on the forwarder's list of queues to flush. */
   queued = false;
+  /** The native fast path polls this TUN (FastPath.attach); undone by close(). */
+  fastPath = false;
 
   constructor(readonly record: EndpointRecord, readonly mtu: number, txCapacity: number,
     readonly offloads: Offloads = offloadsFromEnv()) {
@@ -48,6 +50,7 @@ export class Endpoint {
     const { fd, name } = this.#openTun();
     this.fd = fd;
     this.tunName = name;
+    this.tx.countFd = fd;
     try {
       // A deep queue absorbs bursts while the daemon is busy, instead of dropping (and TCP backing off).
       await ip('link', 'set', 'dev', name, 'mtu', String(this.mtu), 'txqueuelen', String(TUN_TX_QUEUE_LEN));
@@ -94,10 +97,31 @@ export class Endpoint {
     return h;
   }
 
+  /** Packets the workload sent: read by the JS pipeline, plus those the native fast path read. */
+  get rxPackets(): number {
+    return this.#rxPackets + (this.fastPath ? native.fastPathFdStats(this.fd).rxPackets : 0);
+  }
+
+  get rxBytes(): number {
+    return this.#rxBytes + (this.fastPath ? native.fastPathFdStats(this.fd).rxBytes : 0);
+  }
+
+  /** Counts a packet the JS pipeline read from the TUN. */
+  countRx(len: number): void {
+    this.#rxPackets++;
+    this.#rxBytes += len;
+  }
+
   /** Closing the fd destroys the (non-persistent) TUN, wherever its namespace. */
   close(): void {
-    if (this.fd >= 0) native.closeFd(this.fd);
+    if (this.fd >= 0) {
+      // Before the fd number can be reused: no fast-path state may point at it.
+      native.fastPathForget(this.fd);
+      native.closeFd(this.fd);
+    }
     this.fd = -1;
+    this.fastPath = false;
+    this.tx.countFd = -1;
   }
 }
 

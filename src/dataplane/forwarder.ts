@@ -20,6 +20,12 @@
 // offered to the policy gate once — and its segments must fit the MTU. The
 // flush cuts it into segments only where it must: UDP_SEGMENT trains on the
 // underlay, whole (virtio GSO header) into an offloading TUN.
+//
+// Fast path (fast-path.ts): after a packet of an IPv4 TCP/UDP/ICMP-echo flow
+// was forwarded here, its flow is installed in the addon, whose poll callback
+// then forwards the flow's next packets without calling JS for a while (the
+// TTL); the misses of such a native poll arrive here as `pending` packets,
+// which are forwarded first, exactly as read ones are.
 import { isNativeSystemError, native } from '../native/binding.js';
 import { Drop, DropCounters } from '../packet/drop.js';
 import { FlowKey } from '../packet/flow-key.js';
@@ -34,6 +40,7 @@ import type { Peer } from '../overlay/peer-table.js';
 import type { Endpoint } from './endpoint.js';
 import { ALL_OFFLOADS, type Offloads } from './offloads.js';
 import { applyRealtime, realtimeFromEnv } from './scheduling.js';
+import { FastPath, fastPathFromEnv, type FastPathOptions } from './fast-path.js';
 import { CoalescedPackets, type PacketBatch } from './packet-batch.js';
 import { Verdict, type PolicyGate } from './policy-gate.js';
 import type { Router } from './router.js';
@@ -62,17 +69,25 @@ export interface ForwarderOptions {
   offloads?: Offloads;
   /** SCHED_FIFO priority for the data path (this) thread, 0 = normal; default SLUICE_REALTIME or 0. */
   realtime?: number;
+  /** The native fast path, null = off; default from SLUICE_FASTPATH / SLUICE_FASTPATH_TTL_MS (on, 500 ms). */
+  fastPath?: FastPathOptions | null;
 }
 
 /** IP protocol number of TCP. */
 const TCP = 6;
+/** How often the gate's generation is checked while traffic may bypass JS (fast path). */
+const GATE_WATCH_MS = 25;
+/** After a policy change, nothing is installed in the fast path for this long: revalidation settles first. */
+const FAST_PATH_GRACE_MS = 1000;
 
 export class Forwarder {
   readonly drops = new DropCounters();
   readonly udpTx: TxQueue;
-  udpRxPackets = 0;
-  udpRxBytes = 0;
+  #udpRxPackets = 0;
+  #udpRxBytes = 0;
   gate: PolicyGate;
+  /** The native fast path, or null when off. */
+  readonly fastPath: FastPath | null;
   /** The underlay offloads in effect (`tun` is per endpoint: Endpoint.vnet/tso). */
   readonly offloads: Offloads;
   /** Why an offload or the real-time priority asked for is off (the kernel's refusal), for the log. */
@@ -92,6 +107,17 @@ export class Forwarder {
   /** Packets of the UDP batch after coalescing (GRO on), else null. */
   readonly #rx: CoalescedPackets | null;
   readonly #prefixLen: number;
+  // Where the packet being forwarded came in, for fast-path installs: an endpoint's or the
+  // underlay's fd (-1: do not install — reinjected packets, our ICMP errors), the underlay
+  // sender and the offset of the overlay header.
+  #inFd = -1;
+  #inAddr = 0;
+  #inPort = 0;
+  #inPrefixOff = 0;
+  // The gate and generation the fast path's flows were decided under (see #watchGate).
+  #gateSeen: PolicyGate | null = null;
+  #gateGeneration: number | undefined = undefined;
+  #installAfter = 0;
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
@@ -114,15 +140,70 @@ export class Forwarder {
     if (this.#prefixLen > 64) gso = gro = false; // the addon copies at most 64 bytes of overlay header per segment
     this.offloads = { tun: want.tun, gso, gro };
     this.#rx = gro ? new CoalescedPackets(o.udpBatch.size) : null;
+    const fp = o.fastPath === undefined ? fastPathFromEnv() : o.fastPath;
+    this.fastPath = fp ? new FastPath(fp, o.udpFd, o.udpBatch, this.#rx, o.tunBatch, this.#prefixLen, gso) : null;
+    this.udpTx.countFd = o.udpFd;
+    if (this.fastPath !== null) {
+      this.#watchGate();
+      setInterval(() => this.#watchGate(), GATE_WATCH_MS).unref();
+    }
     const rt = applyRealtime(o.realtime ?? realtimeFromEnv());
     if (rt) this.offloadErrors.push(rt);
+  }
+
+  /**
+   * Forgets every flow of the fast path (their next packets go through the gate again) and
+   * installs none for a second. Called by itself when the gate or its generation changes.
+   */
+  flushFastPath(): void {
+    if (this.fastPath === null) return;
+    this.fastPath.clear();
+    this.#installAfter = performance.now() + FAST_PATH_GRACE_MS;
+  }
+
+  /** A new gate, or a new policy generation: decisions made natively may be stale. */
+  #watchGate(): void {
+    const g = this.gate;
+    if (g === this.#gateSeen && g.generation === this.#gateGeneration) return;
+    if (this.#gateSeen !== null) this.flushFastPath();
+    this.#gateSeen = g;
+    this.#gateGeneration = g.generation;
+  }
+
+  /** Whether the packet being forwarded may install its flow in the fast path. */
+  #mayInstall(): boolean {
+    return this.fastPath !== null && this.#inFd >= 0 && this.#key.family === 4 &&
+      (this.#installAfter === 0 || performance.now() >= this.#installAfter);
+  }
+
+  /** Datagrams received on the underlay (by the JS pipeline or the native fast path). */
+  get udpRxPackets(): number {
+    return this.#udpRxPackets + (this.fastPath ? native.fastPathFdStats(this.#o.udpFd).rxPackets : 0);
+  }
+
+  get udpRxBytes(): number {
+    return this.#udpRxBytes + (this.fastPath ? native.fastPathFdStats(this.#o.udpFd).rxBytes : 0);
   }
 
   // --- outbound -------------------------------------------------------------
 
   /** Readiness callback of an endpoint's TUN fd. */
   onEndpointReadable(ep: Endpoint): void {
-    const b = this.#o.tunBatch;
+    const b = this.#o.tunBatch, fp = this.fastPath;
+    if (fp !== null) {
+      if (!ep.fastPath) fp.attach(ep);
+      const pend = fp.tunPending, m = pend[0];
+      if (m > 0) { // misses of the native poll that just ran: in the TUN batch's slots
+        this.#begin(b);
+        for (let k = 1; k <= m; k++) {
+          const i = pend[k];
+          this.#gso = ep.vnet ? b.gso[i] : 0;
+          this.#fromEndpoint(ep, b.offsets[i], b.lengths[i]);
+        }
+        pend[0] = 0;
+        this.#flush();
+      }
+    }
     for (let round = 0; round < BATCHES_PER_WAKEUP && ep.fd >= 0; round++) {
       const vnet = ep.vnet;
       const n = vnet
@@ -132,6 +213,7 @@ export class Forwarder {
       this.#begin(b);
       for (let i = 0; i < n; i++) {
         this.#gso = vnet ? b.gso[i] : 0;
+        ep.countRx(b.lengths[i]);
         this.#fromEndpoint(ep, b.offsets[i], b.lengths[i]);
       }
       this.#flush();
@@ -140,8 +222,9 @@ export class Forwarder {
   }
 
   #fromEndpoint(ep: Endpoint, off: number, len: number): void {
-    ep.rxPackets++;
-    ep.rxBytes += len;
+    this.#inFd = ep.fd;
+    this.#inAddr = this.#inPort = 0;
+    this.#inPrefixOff = off;
     const key = this.#key;
     const r = this.#parser.parse(this.#batch.buf, off, len, key);
     if (r !== Drop.None) {
@@ -167,7 +250,25 @@ export class Forwarder {
 
   /** Readiness callback of the underlay UDP socket. */
   onUnderlayReadable(): void {
-    const b = this.#o.udpBatch, rx = this.#rx;
+    const b = this.#o.udpBatch, rx = this.#rx, fp = this.fastPath;
+    if (fp !== null && fp.udpPending[0] > 0) {
+      // Misses of the native poll that just ran: coalesced packets (GRO) or slots of the UDP batch.
+      const pend = fp.udpPending, m = pend[0];
+      this.#begin(b);
+      for (let k = 1; k <= m; k++) {
+        const p = pend[k];
+        if (rx !== null) {
+          const slot = rx.slots[p];
+          this.#gso = rx.gso[p];
+          this.#fromUnderlay(rx.offsets[p], rx.lengths[p], b.addrs[slot], b.ports[slot]);
+        } else {
+          this.#gso = 0;
+          this.#fromUnderlay(b.offsets[p], b.lengths[p], b.addrs[p], b.ports[p]);
+        }
+      }
+      pend[0] = 0;
+      this.#flush();
+    }
     for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
       if (rx === null) {
         const n = native.recvBatch(this.#o.udpFd, b.buf, b.offsets, b.lengths, b.maxLen, b.addrs, b.ports, b.size);
@@ -201,11 +302,15 @@ export class Forwarder {
   /** Underlay receive counters: a UDP_GRO train of `train`-byte datagrams counts each datagram. */
   #countRx(len: number, train: number): void {
     if (len < 0) return;
-    this.udpRxPackets += train > 0 ? Math.ceil(len / train) : 1;
-    this.udpRxBytes += len;
+    this.#udpRxPackets += train > 0 ? Math.ceil(len / train) : 1;
+    this.#udpRxBytes += len;
   }
 
   #fromUnderlay(off: number, len: number, addr: number, port: number): void {
+    this.#inFd = this.#o.udpFd;
+    this.#inAddr = addr;
+    this.#inPort = port;
+    this.#inPrefixOff = off;
     if (len < 0) {
       this.drops.count(Drop.TooBig);
       return;
@@ -244,6 +349,7 @@ export class Forwarder {
   reinject(batch: PacketBatch, count: number, from: readonly (Endpoint | undefined)[]): void {
     this.#begin(batch);
     const key = this.#key;
+    this.#inFd = -1;
     for (let i = 0; i < count; i++) {
       const off = batch.offsets[i];
       if (this.#parser.parse(batch.buf, off, batch.lengths[i], key) !== Drop.None) continue;
@@ -309,6 +415,9 @@ export class Forwarder {
     // A full queue (coalescing can yield more packets than slots) is flushed early: the batch buffer stays valid.
     if (to.tx.full) this.#flushEndpoint(to, this.#batch.buf);
     if (!to.tx.push(off, len, 0, 0, this.#gso)) this.drops.count(Drop.QueueFull);
+    else if (this.#mayInstall()) {
+      this.fastPath!.installToEndpoint(this.#batch.buf, off, len, this.#inPrefixOff, this.#inFd, this.#inAddr, this.#inPort, to);
+    }
   }
 
   #toPeer(peer: Peer, off: number, len: number): void {
@@ -316,6 +425,10 @@ export class Forwarder {
     if (start < 0) return this.drops.count(-start);
     if (this.udpTx.full) this.#flushUdp(this.#batch.buf);
     if (!this.udpTx.push(start, len + (off - start), peer.underlayAddr, peer.port, this.#gso)) this.drops.count(Drop.QueueFull);
+    else if (this.#mayInstall()) {
+      this.fastPath!.installToPeer(this.#batch.buf, off, len, start, this.#inFd, this.#o.udpFd, this.#o.overlayMtu,
+        peer.underlayAddr, peer.port);
+    }
   }
 
   /** Answers the packet at `off` with an ICMP error, built in a spare slot and routed like any packet. */
@@ -341,6 +454,7 @@ export class Forwarder {
     }
     if (n === 0) return;
     this.#gso = 0;
+    this.#inFd = -1;
     const k = this.#errKey;
     if (this.#errParser.parse(buf, out, n, k) !== Drop.None) return;
     const router = o.router;
@@ -355,6 +469,7 @@ export class Forwarder {
   #begin(b: PacketBatch): void {
     this.#batch = b;
     b.beginBatch();
+    if (this.fastPath !== null) this.#watchGate();
   }
 
   /** One native write per endpoint that received packets, one sendmmsg for the overlay. */

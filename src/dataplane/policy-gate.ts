@@ -21,6 +21,13 @@ export interface PolicyGate {
   decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict;
   /** Called once after every batch: the moment to send the batch's misses to the policy workers. */
   endBatch?(): void;
+  /**
+   * Changes whenever verdicts of established flows may change (a new policy snapshot). The
+   * forwarder's native fast path forwards decided flows without asking the gate for a while;
+   * on a change it forgets them all. A gate without it gets no such notice: a policy change then
+   * reaches fast-pathed flows within the fast path's TTL (fast-path.ts).
+   */
+  readonly generation?: number;
 }
 
 /** The gate of a host with no policy at all: Kubernetes and Calico leave unselected endpoints open. */

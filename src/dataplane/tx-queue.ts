@@ -16,8 +16,10 @@ export class TxQueue {
   #supers = 0;
   /** Packets that the kernel did not take (full queue); reported as drops. */
   dropped = 0;
-  sentPackets = 0;
-  sentBytes = 0;
+  #sentPackets = 0;
+  #sentBytes = 0;
+  /** The fd this queue writes to, whose native fast-path sends are counted with ours (-1: none). */
+  countFd = -1;
 
   constructor(readonly capacity: number) {
     this.offsets = new Int32Array(capacity);
@@ -42,6 +44,15 @@ export class TxQueue {
   }
 
   get full(): boolean { return this.count >= this.capacity; }
+
+  /** Packets (super-packets count once) sent from this queue and by the native fast path to the same fd. */
+  get sentPackets(): number {
+    return this.#sentPackets + (this.countFd >= 0 ? native.fastPathFdStats(this.countFd).txPackets : 0);
+  }
+
+  get sentBytes(): number {
+    return this.#sentBytes + (this.countFd >= 0 ? native.fastPathFdStats(this.countFd).txBytes : 0);
+  }
 
   /**
    * Writes everything queued to a TUN fd in one native call; returns how many
@@ -75,11 +86,11 @@ export class TxQueue {
     let written = 0;
     for (let i = 0; i < consumed; i++) {
       const len = this.lengths[i];
-      if (len >= 0) { written++; this.sentBytes += len; }
+      if (len >= 0) { written++; this.#sentBytes += len; }
     }
     const refused = this.count - written;
     this.dropped += refused;
-    this.sentPackets += written;
+    this.#sentPackets += written;
     this.count = 0;
     this.#supers = 0;
     return refused;

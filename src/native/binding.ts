@@ -44,6 +44,29 @@ export const TunOffload = {
   Tso6: 0x04,
 } as const;
 
+/** fastPathAttach `kind`. */
+export const FastPathKind = { TunPlain: 1, TunVnet: 2, Udp: 3 } as const;
+/** fastPathAttach `flags`. */
+export const FastPathAttach = { UdpGso: 1, UdpGro: 2 } as const;
+/** fastPathInstall `flags`. */
+export const FastPathOut = { ToPeer: 1, Vnet: 2 } as const;
+
+/** Process-wide fast-path counters (native/fastpath.cc). */
+export interface FastPathStats {
+  /** Live (unexpired) entries. */
+  entries: number;
+  installs: number;
+  /** Packets forwarded natively. */
+  hits: number;
+  /** Packets of flows without a live entry. */
+  misses: number;
+  /** Packets left to the JS pipeline (misses and packets the fast path is not sure about). */
+  toJs: number;
+  evictions: number;
+  /** Packets forwarded natively that the kernel refused. */
+  txDrops: number;
+}
+
 /** Process-wide offload counters of the addon (see native/tcp-gso.h). */
 export interface OffloadStats {
   /** TCP super-packets read from TUNs. */
@@ -202,6 +225,38 @@ export interface NativeBinding {
   ): number;
   /** SCHED_FIFO at `priority` (1..99) for the calling (JS) thread, or SCHED_OTHER for 0. Throws EPERM without CAP_SYS_NICE. */
   setRealtime(priority: number): void;
+  /**
+   * Registers the native fast path on `fd`: from now on its Poller first reads a batch into this
+   * memory natively and forwards the packets of flows with a live entry; it calls JS only when
+   * some are left, their indices in pending[1..pending[0]] (slots; for a UDP port with UDP_GRO,
+   * packets in the c* arrays, as groCoalesce writes them). kind: FastPathKind. flags:
+   * FastPathAttach. The arrays are held (kept alive) until fastPathForget(fd).
+   */
+  fastPathAttach(
+    fd: number, kind: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array,
+    addrs: Uint32Array, ports: Uint16Array, count: number, maxLen: number, pending: Int32Array, prefixLen: number,
+    flags: number, cOffsets?: Int32Array, cLengths?: Int32Array, cGso?: Int32Array, cSlots?: Int32Array,
+  ): void;
+  /**
+   * After the JS pipeline forwarded the IPv4 packet buf[ipOff, +ipLen] that came in on ingressFd
+   * (from outerAddr:outerPort, with the overlay header buf[prefixOff, +prefixLen], for the
+   * underlay): forward its flow natively to outFd for ttlMs. flags FastPathOut.ToPeer: outFd is
+   * the underlay socket, buf[prefixOff, +prefixLen] the overlay header written, peerAddr:peerPort
+   * the destination; FastPathOut.Vnet: outFd is a TUN with a virtio header. `mtu` bounds packets
+   * and segments. False for packets the fast path does not handle (then nothing is installed).
+   */
+  fastPathInstall(
+    buf: Uint8Array, ipOff: number, ipLen: number, prefixOff: number, prefixLen: number, ingressFd: number,
+    outerAddr: number, outerPort: number, outFd: number, flags: number, mtu: number, peerAddr: number, peerPort: number,
+    ttlMs: number,
+  ): boolean;
+  /** Before closing fd: drops its port, its counters and every entry in or out through it. */
+  fastPathForget(fd: number): void;
+  /** Drops every entry (e.g. after a policy change): flows go through JS again. */
+  fastPathClear(): void;
+  fastPathStats(): FastPathStats;
+  /** Packets the fast path read from / wrote to fd. */
+  fastPathFdStats(fd: number): { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number };
   /** The addon's process-wide offload counters (allocates: for stats, not per batch). */
   offloadStats(): OffloadStats;
   Poller: PollerConstructor;
@@ -219,7 +274,8 @@ const EXPORTS: readonly (keyof NativeBinding)[] = [
   'openTun', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
   'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
-  'offloadStats', 'setRealtime',
+  'offloadStats', 'setRealtime', 'fastPathAttach', 'fastPathInstall', 'fastPathForget', 'fastPathClear',
+  'fastPathStats', 'fastPathFdStats',
 ];
 
 /** The package root: the nearest ancestor of this module holding package.json (works from src/ and dist/src/). */
