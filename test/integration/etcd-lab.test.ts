@@ -105,6 +105,12 @@ describe('lab --store etcd: leases, live policy, outages, restarts (real etcd, r
       assert.ok(cidrContains(subnet, parseIp(p.ip, 4) as Ip), `${p.name} ${p.ip} is in ${p.host}'s subnet ${subnet.text}`);
     }
 
+    // The underlay is a `lab exec` target: the etcd URL the hosts use works there.
+    const eps = await sluice(['lab', 'exec', '--name', name, 'ul', '--', process.execPath, CLI, 'get', 'endpoints', '--json', '--etcd', json.etcd.url]);
+    assert.equal(eps.code, 0, eps.stderr);
+    assert.deepEqual((JSON.parse(eps.stdout) as { name: string; ip: string }[]).map((e) => [e.name, e.ip]).sort(),
+      json.pods.map((p) => [p.name.split('/')[1], p.ip]).sort());
+
     const client = pod('shop/client'), server = pod('shop/server');
     const ping = await inNetns(client.netns, ['ping', '-c', '3', '-i', '0.2', '-W', '1', server.ip]);
     assert.equal(ping.code, 0, `ping ${server.ip}: ${ping.stdout}${ping.stderr}`);
@@ -245,6 +251,13 @@ describe('lab --store etcd: leases, live policy, outages, restarts (real etcd, r
     lab = undefined;
     for (const p of pids) assert.equal(isRunning(p), false, `pid ${p} still runs`);
     assert.deepEqual(await netnsWithPrefix(`${name}-`), []);
+  });
+
+  it('refuses --no-daemons (pods are addressed from the daemons\' leases) before creating anything', async () => {
+    const r = await sluice(['lab', 'up', '--name', `${name}n`, '--store', 'etcd', '--no-daemons']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--no-daemons needs --store file/);
+    assert.deepEqual(await netnsWithPrefix(`${name}n-`), []);
   });
 
   it('after a crash (no state file) lab down still stops etcd; with --etcd the lab uses that etcd and takes its resources back', { timeout: 90_000 }, async () => {

@@ -10,6 +10,7 @@ import { LabError } from '../../src/lab/errors.js';
 import { loadManifestPaths, parseManifestText } from '../../src/lab/manifests.js';
 import { checkLabName, podNetns } from '../../src/lab/names.js';
 import { planLab } from '../../src/lab/plan.js';
+import { readdress } from '../../src/lab/leased.js';
 
 const reparse = (plan: ReturnType<typeof planLab>) => parseClusterText(stringify(toClusterDocument(plan.cluster)), 'cluster.yaml');
 
@@ -129,5 +130,35 @@ spec: { podSelector: { matchLabels: { role: db } }, ingress: [{ from: [{ podSele
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('etcd labs: the last underlay address is etcd\'s; pods move into the leased subnets at the same offsets', () => {
+    const plan = planLab({ name: 'lab', hosts: 2, backend: 'vxlan', ipv6: true, store: 'etcd' });
+    assert.equal(plan.etcdIP, '10.99.0.254');
+    assert.equal(planLab({ name: 'lab', hosts: 2, backend: 'vxlan', ipv6: false }).etcdIP, undefined);
+    assert.throws(() => planLab({ name: 'lab', hosts: 254, backend: 'vxlan', ipv6: false, store: 'etcd' }), { message: /fewer than 254 hosts \(its last address is for etcd\)/ });
+
+    const leases = [
+      { name: 'h2', publicIP: '10.99.0.2', subnet: '10.244.7.0/24', ipv6Subnet: 'fd00:10:244:7::/64', vtepMAC: '02:00:0a:f4:07:00' },
+      { name: 'h1', publicIP: '10.99.0.1', subnet: '10.244.40.0/24', ipv6Subnet: 'fd00:10:244:28::/64', vtepMAC: '02:00:0a:f4:28:00' },
+    ];
+    const r = readdress(plan, leases);
+    assert.deepEqual(r.hosts.map((h) => [h.name, h.subnet, h.ipv6Subnet, h.vtepMAC]), [
+      ['h1', '10.244.40.0/24', 'fd00:10:244:28::/64', '02:00:0a:f4:28:00'],
+      ['h2', '10.244.7.0/24', 'fd00:10:244:7::/64', '02:00:0a:f4:07:00'],
+    ]);
+    assert.deepEqual(r.pods.map((p) => `${p.name}=${p.ip} ${p.ipv6}`), [
+      'h1-a=10.244.40.2 fd00:10:244:28::2', 'h1-b=10.244.40.3 fd00:10:244:28::3',
+      'h2-a=10.244.7.2 fd00:10:244:7::2', 'h2-b=10.244.7.3 fd00:10:244:7::3',
+    ]);
+    const pod = r.manifests.find((m) => (m as { kind: string; metadata: { name: string } }).kind === 'Pod'
+      && (m as { metadata: { name: string } }).metadata.name === 'h2-b') as { status: unknown; spec: unknown };
+    assert.deepEqual(pod.status, { phase: 'Running', podIP: '10.244.7.3', podIPs: [{ ip: '10.244.7.3' }, { ip: 'fd00:10:244:7::3' }] });
+    assert.deepEqual(pod.spec, { nodeName: 'h2' });
+    assert.equal(plan.pods[0].ip, '10.244.1.2', 'the plan itself is left alone');
+
+    assert.throws(() => readdress(plan, leases.slice(0, 1)), { message: /^host h1 holds no subnet lease in etcd \(leases: h2 10\.244\.7\.0\/24\)/ });
+    assert.throws(() => readdress(plan, [leases[0], { ...leases[1], publicIP: '10.99.0.9' }]), { message: /belongs to 10\.99\.0\.9, not to this lab's h1 \(10\.99\.0\.1\)/ });
+    assert.throws(() => readdress(plan, leases.map((l) => ({ ...l, ipv6Subnet: undefined }))), { message: /has no IPv6 subnet/ });
   });
 });
