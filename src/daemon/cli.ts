@@ -73,8 +73,9 @@ export function registerDaemonCommand(program: Command): void {
           process.exit(1);
         });
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      // Node passes the signal's number as a second argument: it is not an exit code.
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
       // A host whose subnet moved cannot keep its endpoints' addresses: exit and let the supervisor restart us.
       const { store, source } = await openStore(opts, log, (why) => { log.fatal(why); stop('subnet-changed', 75); });
       daemon = new Daemon({
