@@ -202,6 +202,7 @@ export class Forwarder {
         }
         pend[0] = 0;
         this.#flush();
+        return; // the next batch is the native poll's again (level-triggered: it comes at once)
       }
     }
     for (let round = 0; round < BATCHES_PER_WAKEUP && ep.fd >= 0; round++) {
@@ -268,6 +269,7 @@ export class Forwarder {
       }
       pend[0] = 0;
       this.#flush();
+      return; // the next batch is the native poll's again
     }
     for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
       if (rx === null) {
