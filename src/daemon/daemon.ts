@@ -213,6 +213,11 @@ export class Daemon implements StatsSource {
       try {
         await ep.open();
       } catch (err) {
+        // Missing privileges fail every endpoint alike: at start that is a configuration error, not one bad pod.
+        if (starting && ['EPERM', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+          throw new Error(`endpoint ${key}: ${(err as Error).message} — the daemon needs CAP_NET_ADMIN ` +
+            '(and CAP_SYS_ADMIN to configure endpoints inside other network namespaces)');
+        }
         log.error({ endpoint: key, err: (err as Error).message }, 'endpoint setup failed');
         continue;
       }
