@@ -4,8 +4,8 @@
 // exact-match entry for the packet's flow, and from then on the poll callback
 // forwards the flow's packets natively, without a JS call, until the entry
 // expires (fastPathInstall's ttlMs) — so the gate still sees every active flow
-// regularly, and a policy change applies within the TTL (at once with
-// fastPathClear). Anything the fast path is not sure about goes to JS:
+// regularly; JS calls fastPathClear when policy or routes change. Anything
+// the fast path is not sure about goes to JS:
 // unknown or expired flows, IPv6, IPv4 options, fragments, TCP SYN/FIN/RST,
 // ICMP other than echo, TTL <= 1, packets (or segments) above the MTU.
 //

@@ -2,14 +2,16 @@
 // that decides; once it has forwarded a packet of an IPv4 TCP/UDP/ICMP-echo flow, it installs
 // the flow here, and the addon forwards the flow's next packets from the poll callback without
 // calling JS, until the entry expires (ttlMs). So:
-//   - the policy gate still sees every active flow at least every ttlMs (its counters then miss
-//     the packets in between; fast-path totals are in native.fastPathStats / fastPathFdStats);
-//   - a policy change takes effect within ttlMs, or at once after clear();
+//   - the policy gate still sees every active flow at least every ttlMs, well within the flow
+//     cache's idle timeouts (its counters miss the packets in between; fast-path totals are in
+//     native.fastPathStats / fastPathFdStats);
+//   - the forwarder clears the fast path when the gate's generation (a policy change) or the
+//     router's (endpoints, peers) changes, so a change applies at once, not after ttlMs;
 //   - TCP SYN/FIN/RST, TTL 1, oversized packets, IPv6, IP options, fragments and ICMP other than
 //     echo always take the JS path.
 // Misses found by the native poll reach JS as `pending` indices into the batch the addon read.
 //
-// Environment: SLUICE_FASTPATH=off turns it off; SLUICE_FASTPATH_TTL_MS (default 500) sets ttlMs.
+// Environment: SLUICE_FASTPATH=off turns it off; SLUICE_FASTPATH_TTL_MS (default 5000) sets ttlMs.
 import { FastPathAttach, FastPathKind, FastPathOut, native } from '../native/binding.js';
 import type { Endpoint } from './endpoint.js';
 import type { CoalescedPackets, PacketBatch } from './packet-batch.js';
@@ -19,7 +21,12 @@ export interface FastPathOptions {
   ttlMs: number;
 }
 
-export const DEFAULT_FAST_PATH: Readonly<FastPathOptions> = Object.freeze({ ttlMs: 500 });
+/**
+ * 5 s: long enough that a steady flow rarely takes the (cold, ~100 µs) JS hop again — at 500 ms
+ * every 50th packet of a 100/s ping did, which showed in p99 — and short enough for the flow
+ * cache's idle timeouts (≥ 60 s for open flows).
+ */
+export const DEFAULT_FAST_PATH: Readonly<FastPathOptions> = Object.freeze({ ttlMs: 5000 });
 
 /** The fast path the environment asks for: null when SLUICE_FASTPATH=off. Throws a TypeError naming a bad variable. */
 export function fastPathFromEnv(env: NodeJS.ProcessEnv = process.env): FastPathOptions | null {

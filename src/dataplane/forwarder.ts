@@ -69,13 +69,13 @@ export interface ForwarderOptions {
   offloads?: Offloads;
   /** SCHED_FIFO priority for the data path (this) thread, 0 = normal; default SLUICE_REALTIME or 0. */
   realtime?: number;
-  /** The native fast path, null = off; default from SLUICE_FASTPATH / SLUICE_FASTPATH_TTL_MS (on, 500 ms). */
+  /** The native fast path, null = off; default from SLUICE_FASTPATH / SLUICE_FASTPATH_TTL_MS (on, 5 s). */
   fastPath?: FastPathOptions | null;
 }
 
 /** IP protocol number of TCP. */
 const TCP = 6;
-/** How often the gate's generation is checked while traffic may bypass JS (fast path). */
+/** How often the gate's and the router's generations are checked while traffic may bypass JS (fast path). */
 const GATE_WATCH_MS = 25;
 /** After a policy change, nothing is installed in the fast path for this long: revalidation settles first. */
 const FAST_PATH_GRACE_MS = 1000;
@@ -117,6 +117,7 @@ export class Forwarder {
   // The gate and generation the fast path's flows were decided under (see #watchGate).
   #gateSeen: PolicyGate | null = null;
   #gateGeneration: number | undefined = undefined;
+  #routeGeneration = -1;
   #installAfter = 0;
 
   constructor(o: ForwarderOptions) {
@@ -161,8 +162,17 @@ export class Forwarder {
     this.#installAfter = performance.now() + FAST_PATH_GRACE_MS;
   }
 
-  /** A new gate, or a new policy generation: decisions made natively may be stale. */
+  /**
+   * A new gate or policy generation, or new routes (endpoints, peers): flows the fast path
+   * forwards were decided under what changed, so it forgets them (after a policy change it also
+   * waits for revalidation to settle before installing again).
+   */
   #watchGate(): void {
+    const rg = this.#o.router.generation;
+    if (rg !== this.#routeGeneration) {
+      this.#routeGeneration = rg;
+      this.fastPath!.clear();
+    }
     const g = this.gate;
     if (g === this.#gateSeen && g.generation === this.#gateGeneration) return;
     if (this.#gateSeen !== null) this.flushFastPath();

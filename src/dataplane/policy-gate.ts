@@ -25,7 +25,7 @@ export interface PolicyGate {
    * Changes whenever verdicts of established flows may change (a new policy snapshot). The
    * forwarder's native fast path forwards decided flows without asking the gate for a while;
    * on a change it forgets them all. A gate without it gets no such notice: a policy change then
-   * reaches fast-pathed flows within the fast path's TTL (fast-path.ts).
+   * reaches fast-pathed flows only when their entries expire (the fast path's TTL, fast-path.ts).
    */
   readonly generation?: number;
 }

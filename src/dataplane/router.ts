@@ -6,10 +6,17 @@ import type { Endpoint } from './endpoint.js';
 export class Router {
   readonly #local4 = new Map<number, Endpoint>();
   #local6: Endpoint[] = [];
+  #generation = 0;
 
   constructor(readonly peers: PeerTable) {}
 
+  /** Changes whenever a route may have changed (endpoints or peers): cached forwarding decisions are stale. */
+  get generation(): number {
+    return this.#generation + this.peers.generation;
+  }
+
   setEndpoints(endpoints: Iterable<Endpoint>): void {
+    this.#generation++;
     this.#local4.clear();
     const v6: Endpoint[] = [];
     for (const ep of endpoints) {
