@@ -186,6 +186,7 @@ describe('lab --store etcd: leases, live policy, outages, restarts (real etcd, r
     const pid = json.etcd.pid!;
     assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), new RegExp(`etcd\\0.*${STATE_ROOT}/${name}/etcd`), 'the PID is the lab\'s etcd');
     process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
     await until('both hosts to say degraded', async () =>
       (await daemonHealth(h1.netns)).status === 'degraded' && (await daemonHealth(h2.netns)).status === 'degraded', 10_000);
     const degraded = await daemonHealth(h1.netns);
@@ -200,6 +201,7 @@ describe('lab --store etcd: leases, live policy, outages, restarts (real etcd, r
     const rs = await sluice(['lab', 'restart', '--name', name, 'etcd']);
     assert.equal(rs.code, 0, rs.stderr);
     const restartedAt = Date.now();
+    assert.ok(restartedAt - killedAt >= 2000, `etcd was down ${restartedAt - killedAt} ms`);
     await until('both hosts healthy again', async () =>
       (await daemonHealth(h1.netns)).status === 'ok' && (await daemonHealth(h2.netns)).status === 'ok', 15_000);
 
