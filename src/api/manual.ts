@@ -43,7 +43,12 @@ DESCRIPTION
 EXAMPLES
   sluice lab up --hosts 3 --backend udp
   sluice lab up -f examples/demo-policy.yaml --json
-  sluice lab up --name big --daemon-arg=--policy-mode=inline`,
+  sluice lab up --name big --daemon-arg=--policy-mode=inline
+  sluice lab up --store etcd -f examples/demo-policy.yaml   # etcd in NAME-ul, daemons lease their subnets`,
+  'lab restart': `
+EXAMPLES
+  sluice lab restart h2          # the host's daemon, with its original flags; it keeps its subnet
+  sluice lab restart etcd        # etcd on the same data (an outage the daemons ride out)`,
   'lab exec': `
 EXAMPLES
   sluice lab exec demo/h1-a -- ping -c 3 10.244.2.2

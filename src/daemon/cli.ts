@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { FileStore } from '../store/file-store.js';
 import { EtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/store.js';
-import { Daemon } from './daemon.js';
+import type { Daemon } from './daemon.js';
 import { DEFAULT_API_ADDRESS, parseApiAddress } from '../api/server.js';
 
 function positiveInt(v: string): number {
@@ -78,6 +78,8 @@ export function registerDaemonCommand(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'));
       // A host whose subnet moved cannot keep its endpoints' addresses: exit and let the supervisor restart us.
       const { store, source } = await openStore(opts, log, (why) => { log.fatal(why); stop('subnet-changed', 75); });
+      // Loaded here, not at the top: only the daemon needs the native addon, not every sluice command.
+      const { Daemon } = await import('./daemon.js');
       daemon = new Daemon({
         store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source,
         policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
