@@ -9,6 +9,7 @@ import { registerOpsCommands } from './api/ops-cli.js';
 import { registerResourceCommands } from './api/resource-cli.js';
 import { registerCompletionCommand } from './api/completion-cli.js';
 import { addManual } from './api/manual.js';
+import { registerBenchCommand } from './api/bench-cli.js';
 
 const program = new Command('sluice')
   .description('Userspace network dataplane: TUN endpoints, UDP overlay (vxlan/udp), Calico and Kubernetes policy')
@@ -19,6 +20,7 @@ registerLabCommands(program);
 registerPolicyCommands(program);
 registerOpsCommands(program);
 registerResourceCommands(program);
+registerBenchCommand(program);
 registerCompletionCommand(program);
 addManual(program);
 

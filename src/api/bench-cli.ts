@@ -1,7 +1,6 @@
 // `sluice bench`: the benchmark of issue 5, run from the installed command (the work is done in
 // bench/sluice-bench.ts). Progress goes to stderr; the table (or JSON) to stdout.
 import type { Command } from 'commander';
-import { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } from '../../bench/sluice-bench.js';
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -10,22 +9,24 @@ export function registerBenchCommand(program: Command): void {
     .option('--seconds <n>', 'length of each iperf3 test', '5')
     .option('--repeat <n>', 'repetitions (medians are reported)', '3')
     .option('--systems <list>', 'comma-separated: sluice-vxlan, sluice-udp, kernel-vxlan, openvpn, tinc, ' +
-      'sluice-vxlan-nooffload, sluice-vxlan-baseline', defaultSystems())
+      'sluice-vxlan-nooffload, sluice-vxlan-baseline (default: every system installed here)')
     .option('--baseline <dir>', 'a built Sluice checkout to run as sluice-vxlan-baseline')
     .option('--realtime <priority>', 'run every userspace forwarder SCHED_FIFO at this priority (0: normal)', '0')
     .option('--json', 'print the results as JSON instead of the table', false)
     .option('--plot <file.svg>', 'draw a bar chart of the results')
-    .option('--results <file>', 'RESULTS.md to update with the table', DEFAULT_RESULTS)
+    .option('--results <file>', 'RESULTS.md to update with the table (default: bench/RESULTS.md of this checkout)')
     .option('--no-write', 'do not update RESULTS.md')
-    .action(async (opts: { seconds: string; repeat: string; systems: string; baseline?: string; realtime: string; json: boolean;
-      plot?: string; results: string; write: boolean }) => {
-      const checked = checkOptions(opts);
+    .action(async (opts: { seconds: string; repeat: string; systems?: string; baseline?: string; realtime: string; json: boolean;
+      plot?: string; results?: string; write: boolean }) => {
+      // Loaded on use: the harness (labs, iperf3, the other tunnels) is not needed by any other command.
+      const { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } = await import('../../bench/sluice-bench.js');
+      const checked = checkOptions({ ...opts, systems: opts.systems ?? defaultSystems() });
       const out = await runBench({
         ...checked,
         baseline: opts.baseline,
         realtime: checked.realtime,
         plot: opts.plot,
-        results: opts.write ? opts.results : undefined,
+        results: opts.write ? opts.results ?? DEFAULT_RESULTS : undefined,
         command: `sluice ${process.argv.slice(2).join(' ')}`,
       }, (line) => process.stderr.write(`[bench] ${line}\n`));
       process.stdout.write(`${opts.json ? out.json : out.markdown}\n`);
