@@ -14,6 +14,7 @@
 
 import { u16, u32 } from './bytes.js';
 import { Drop } from './drop.js';
+import { HeaderView } from './header-view.js';
 
 export const ICMP_HEADER = 8;
 
@@ -89,16 +90,7 @@ export function icmpPeerType(family: number, type: number): number {
 const TYPE = 0, CODE = 1, CSUM = 2, ID = 4, SEQ = 6;
 
 /** Reusable ICMP / ICMPv6 header view; `validate(messageLen)` before the accessors. */
-export class IcmpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-
-  reset(buf: Buffer, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class IcmpView extends HeaderView {
   /** `len` = bytes of the ICMP message. BadL4 when shorter than the 8-byte header. */
   validate(len: number): Drop {
     if (len < ICMP_HEADER || this.off + len > this.buf.length) return Drop.BadL4;
@@ -119,4 +111,3 @@ export class IcmpView {
   quoteOffset(): number { return this.off + ICMP_HEADER; }
 }
 
-const EMPTY = Buffer.alloc(0);

@@ -21,6 +21,7 @@
 import { i32, put16, u16 } from './bytes.js';
 import { Drop } from './drop.js';
 import { incrementalUpdate, ipv4HeaderChecksum } from './checksum.js';
+import { HeaderView } from './header-view.js';
 
 export const IPV4_MIN_HEADER = 20;
 
@@ -34,16 +35,7 @@ const FLAG_DF = 0x4000, FLAG_MF = 0x2000, FRAG_MASK = 0x1fff;
  * Addresses are int32 (as `readInt32BE` reads them): 10.0.0.1 is 0x0a000001, 192.168.0.1 is
  * negative. Compare with `===`; `>>> 0` gives the unsigned value.
  */
-export class Ipv4View {
-  buf: Buffer = EMPTY;
-  off = 0;
-
-  reset(buf: Buffer, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class Ipv4View extends HeaderView {
   /** Checks the header against `pktLen` bytes available at `off`; Drop.None if usable. */
   validate(pktLen: number): Drop {
     if (pktLen < IPV4_MIN_HEADER || this.off + pktLen > this.buf.length) return Drop.Truncated;
@@ -161,4 +153,3 @@ export function formatIpv4(addr: number): string {
   return `${(addr >>> 24) & 0xff}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
 }
 
-const EMPTY = Buffer.alloc(0);

@@ -22,6 +22,7 @@
 import { i32, u16 } from './bytes.js';
 import { Drop } from './drop.js';
 import { IpProto } from './proto.js';
+import { HeaderView } from './header-view.js';
 
 export const IPV6_HEADER = 40;
 /** Longest extension-header chain we walk; longer chains are dropped (BadExtHeader). */
@@ -37,9 +38,7 @@ const PAYLOAD_LEN = 4, NEXT = 6, HOP = 7, SRC = 8, DST = 24;
  * `protocol()` is its Next Header and `payloadOffset()` points at fragment data.
  * Addresses are read as four int32 words (`srcWord(0..3)`), never as strings.
  */
-export class Ipv6View {
-  buf: Buffer = EMPTY;
-  off = 0;
+export class Ipv6View extends HeaderView {
   #proto = 0;
   #l4off = 0;
   #fragOff = 0;
@@ -47,12 +46,6 @@ export class Ipv6View {
   #hasFrag = false;
   #fragId = 0;
   #extCount = 0;
-
-  reset(buf: Buffer, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
 
   /** Checks the header against `pktLen` bytes at `off` and walks the extension headers. */
   validate(pktLen: number): Drop {
@@ -194,4 +187,3 @@ export function formatIpv6(buf: Uint8Array, off: number): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
-const EMPTY = Buffer.alloc(0);

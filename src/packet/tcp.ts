@@ -18,6 +18,7 @@
 
 import { u16, u32 } from './bytes.js';
 import { Drop } from './drop.js';
+import { HeaderView } from './header-view.js';
 
 export const TCP_MIN_HEADER = 20;
 
@@ -36,16 +37,7 @@ export const TcpFlag = {
 const SPORT = 0, DPORT = 2, SEQ = 4, ACK = 8, DOFF = 12, FLAGS = 13, WIN = 14, CSUM = 16;
 
 /** Reusable TCP header view; `validate(segmentLen)` before the accessors. */
-export class TcpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-
-  reset(buf: Buffer, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class TcpView extends HeaderView {
   /** `len` = bytes of the TCP segment (IP payload). BadL4 unless 20 <= data offset * 4 <= len. */
   validate(len: number): Drop {
     if (len < TCP_MIN_HEADER || this.off + len > this.buf.length) return Drop.BadL4;
@@ -72,4 +64,3 @@ export class TcpView {
   payloadOffset(): number { return this.off + this.headerLength(); }
 }
 
-const EMPTY = Buffer.alloc(0);

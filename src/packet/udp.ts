@@ -10,22 +10,14 @@
 
 import { u16 } from './bytes.js';
 import { Drop } from './drop.js';
+import { HeaderView } from './header-view.js';
 
 export const UDP_HEADER = 8;
 
 const SPORT = 0, DPORT = 2, LEN = 4, CSUM = 6;
 
 /** Reusable UDP header view; `validate(datagramLen)` before the accessors. */
-export class UdpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-
-  reset(buf: Buffer, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class UdpView extends HeaderView {
   /** `len` = bytes of the datagram (IP payload). BadL4 unless 8 <= UDP length <= len. */
   validate(len: number): Drop {
     if (len < UDP_HEADER || this.off + len > this.buf.length) return Drop.BadL4;
@@ -43,4 +35,3 @@ export class UdpView {
   payloadLength(): number { return this.length() - UDP_HEADER; }
 }
 
-const EMPTY = Buffer.alloc(0);
