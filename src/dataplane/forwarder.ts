@@ -254,7 +254,7 @@ export class Forwarder {
       this.drops.count(Drop.Spoofed);
       return;
     }
-    this.#forward(off, this.#parser.ipLength, ep, null);
+    this.#forward(off, this.#parser.ipLength, ep);
   }
 
   // --- inbound --------------------------------------------------------------
@@ -348,7 +348,7 @@ export class Forwarder {
       this.drops.count(Drop.Spoofed);
       return;
     }
-    this.#forward(inner, this.#parser.ipLength, null, peer);
+    this.#forward(inner, this.#parser.ipLength, null);
   }
 
   // --- held packets, released by the policy gate -------------------------------
@@ -367,21 +367,24 @@ export class Forwarder {
       if (this.#parser.parse(batch.buf, off, batch.lengths[i], key) !== Drop.None) continue;
       // A held copy lost its GSO meta: a TCP packet above the MTU was a super-packet.
       this.#gso = -1;
-      this.#forward(off, this.#parser.ipLength, from[i] ?? null, null);
+      this.#forward(off, this.#parser.ipLength, from[i] ?? null);
     }
     this.#flush();
   }
 
   // --- shared: route, TTL, MTU, policy, queue ---------------------------------
 
-  /** Forwards the packet parsed into #key/#parser. Packets from a peer go only to local endpoints. */
-  #forward(off: number, len: number, from: Endpoint | null, fromPeer: Peer | null): void {
+  /**
+   * Forwards the packet parsed into #key/#parser. `from` null: it came out of the overlay
+   * (directly or held and reinjected), so it may only go to a local endpoint, never on to a peer.
+   */
+  #forward(off: number, len: number, from: Endpoint | null): void {
     const key = this.#key, p = this.#parser, router = this.#o.router;
     const v4 = key.family === 4;
     const to = v4 ? router.local4(key.dst0) : router.local6(key.dst0, key.dst1, key.dst2, key.dst3);
     let peer: Peer | null = null;
     if (to === undefined) {
-      if (fromPeer === null) peer = v4 ? router.peer4(key.dst0) : router.peer6(key.dst0, key.dst1, key.dst2, key.dst3);
+      if (from !== null) peer = v4 ? router.peer4(key.dst0) : router.peer6(key.dst0, key.dst1, key.dst2, key.dst3);
       if (peer === null) {
         this.drops.count(Drop.NoRoute);
         this.#icmpError(IcmpError.Unreachable, off, len, 0);
