@@ -34,7 +34,7 @@ describe('Revalidator', () => {
     }
   });
 
-  it('a verdict computed under a replaced generation is installed, then rechecked under the new one', async () => {
+  it('a verdict asked under a replaced generation does not stand: rechecked under the new one', async () => {
     const released: Buffer[] = [];
     const gate = new PolicyEnforcer({
       mode: 'pool', pool: { threads: 1 }, timers: false,
@@ -50,9 +50,12 @@ describe('Revalidator', () => {
       await gate.settled();
       await gate.revalidated();
       const e = gate.cache.peekExact(drv.parse(syn))!;
-      assert.equal(released.length, 1, 'released on the verdict it was asked under');
       assert.equal(e.generation, gen2);
-      assert.equal(e.state, FlowState.Revoked);
+      // The worker may see generation 2 before it takes the request (the snapshot broadcast and the
+      // task travel on different channels): then the packet is denied at once. Otherwise it is
+      // released on the generation-1 verdict and the entry revoked by revalidation.
+      if (released.length === 1) assert.equal(e.state, FlowState.Revoked);
+      else assert.deepEqual([released.length, e.state], [0, FlowState.Denied]);
       assert.equal(drv.send(syn, undefined, xa), Verdict.Deny);
     } finally {
       await gate.close();
