@@ -12,10 +12,6 @@ export function ipv4ToUint32(text: string): number {
   return ipv4ToInt32(text) >>> 0;
 }
 
-export function int32ToIpv4(v: number): string {
-  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
 /** IPv6 text → four signed 32-bit words, most significant first. */
 export function ipv6ToWords(text: string): Int32Array {
   const b = ipaddr.IPv6.parse(text).toByteArray();
