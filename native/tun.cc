@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -18,9 +19,37 @@ namespace sluice {
 
 namespace {
 
-// openTun(name, flags) -> { fd, name }: a non-blocking, close-on-exec TUN fd
-// (IFF_TUN | IFF_NO_PI). `name` may be '' or a pattern like 'tun%d'; the
-// kernel's chosen name is returned.
+// Opens /dev/net/tun and attaches it to the device `name` (created if absent).
+// Returns the fd, or -errno with *syscall naming the call that failed.
+int AttachTun(const std::string& name, int64_t flags, std::string* ifname, const char** syscall) {
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *syscall = "open";
+    return -errno;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (flags & kTunMultiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (flags & kTunVnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
+  memcpy(ifr.ifr_name, name.data(), name.size());
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    *syscall = "ioctl(TUNSETIFF)";
+    return -err;
+  }
+  ifname->assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  return fd;
+}
+
+// openTun(name, flags, netns?) -> { fd, name }: a non-blocking, close-on-exec
+// TUN fd (IFF_TUN | IFF_NO_PI). `name` may be '' or a pattern like 'tun%d';
+// the kernel's chosen name is returned. With `netns` (a path such as
+// /var/run/netns/NAME) the device is looked up or created in that network
+// namespace: this thread enters it for the two calls and returns (setns,
+// CAP_SYS_ADMIN). The fd keeps working from any namespace — which is how a
+// restarted daemon re-attaches to a persistent TUN inside a pod.
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   const char* fn = "openTun";
   Napi::Env env = info.Env();
@@ -35,29 +64,72 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   }
   int64_t flags;
   if (!ArgInt(info, 1, fn, "flags", 0, kTunMultiQueue | kTunVnetHdr, &flags)) return Napi::Value();
-
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    ThrowErrno(env, errno, "open", "'/dev/net/tun'");
-    return Napi::Value();
+  std::string netns;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!info[2].IsString()) {
+      ThrowType(env, "%s: netns must be a path string", fn);
+      return Napi::Value();
+    }
+    netns = info[2].As<Napi::String>().Utf8Value();
   }
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (flags & kTunMultiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
-  if (flags & kTunVnetHdr) ifr.ifr_flags |= IFF_VNET_HDR;
-  memcpy(ifr.ifr_name, name.data(), name.size());
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    close(fd);
-    std::string detail = "'" + name + "'";
-    ThrowErrno(env, err, "ioctl(TUNSETIFF)", detail.c_str());
+
+  std::string ifname;
+  const char* syscall = "open";
+  int fd;
+  if (netns.empty()) {
+    fd = AttachTun(name, flags, &ifname, &syscall);
+  } else {
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) {
+      ThrowErrno(env, errno, "open", "'/proc/thread-self/ns/net'");
+      return Napi::Value();
+    }
+    int target = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+      int err = errno;
+      close(home);
+      std::string detail = "netns '" + netns + "'";
+      ThrowErrno(env, err, "open", detail.c_str());
+      return Napi::Value();
+    }
+    if (setns(target, CLONE_NEWNET) < 0) {
+      int err = errno;
+      close(home);
+      close(target);
+      std::string detail = "netns '" + netns + "'";
+      ThrowErrno(env, err, "setns", detail.c_str());
+      return Napi::Value();
+    }
+    fd = AttachTun(name, flags, &ifname, &syscall);
+    // Back home before anything else runs on this thread; staying in the pod's
+    // namespace would silently misdirect every later socket and ioctl.
+    if (setns(home, CLONE_NEWNET) < 0) {
+      perror("sluice: openTun could not return to the daemon's network namespace");
+      abort();
+    }
+    close(home);
+    close(target);
+  }
+  if (fd < 0) {
+    std::string detail = "'" + name + "'" + (netns.empty() ? "" : " in netns '" + netns + "'");
+    ThrowErrno(env, -fd, syscall, detail.c_str());
     return Napi::Value();
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, fd));
-  out.Set("name", Napi::String::New(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)));
+  out.Set("name", Napi::String::New(env, ifname));
   return out;
+}
+
+// tunSetPersist(fd, on): TUNSETPERSIST. A persistent device outlives its fds
+// (no queue attached: carrier off, packets dropped) until set non-persistent
+// and closed, or its namespace is deleted.
+Napi::Value TunSetPersist(const Napi::CallbackInfo& info) {
+  int fd;
+  int64_t on;
+  if (!ArgFd(info, 0, "tunSetPersist", &fd) || !ArgInt(info, 1, "tunSetPersist", "on", 0, 1, &on)) return Napi::Value();
+  if (ioctl(fd, TUNSETPERSIST, static_cast<unsigned long>(on)) < 0) ThrowErrno(info.Env(), errno, "ioctl(TUNSETPERSIST)");
+  return Napi::Value();
 }
 
 // closeFd(fd). EINTR is not retried: on Linux the fd is released regardless.
@@ -158,6 +230,7 @@ int64_t ReadPlainLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* len
 
 void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
+  exports.Set("tunSetPersist", Napi::Function::New(env, TunSetPersist, "tunSetPersist"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));

@@ -6,6 +6,7 @@ import { EtcdStore } from '../store/etcd-store.js';
 import type { Store } from '../store/store.js';
 import type { Daemon } from './daemon.js';
 import { DEFAULT_API_ADDRESS, parseApiAddress } from '../api/server.js';
+import { ALL_OFFLOADS, NO_OFFLOADS, type Offloads } from '../dataplane/offloads.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -13,10 +14,34 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function intIn(lo: number, hi: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < lo || n > hi) throw new InvalidArgumentError(`expected an integer ${lo}..${hi}`);
+    return n;
+  };
+}
+
+/** "all", "none" or a comma list of tun, gso, gro. */
+function offloadList(v: string): Offloads {
+  const t = v.trim().toLowerCase();
+  if (t === 'all') return { ...ALL_OFFLOADS };
+  if (t === 'none') return { ...NO_OFFLOADS };
+  const o: Offloads = { ...NO_OFFLOADS };
+  for (const part of t.split(',')) {
+    if (part !== 'tun' && part !== 'gso' && part !== 'gro') {
+      throw new InvalidArgumentError(`unknown offload "${part}": expected all, none or a comma list of tun, gso, gro`);
+    }
+    o[part] = true;
+  }
+  return o;
+}
+
 interface DaemonFlags {
   store: 'file' | 'etcd'; config?: string; etcd: string; etcdPrefix: string; publicIp?: string; leaseTtl: number;
   host: string; readyFile?: string; api: string; apiAllowRemote: boolean; logLevel: string;
   policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean;
+  datapathThreads: number; persistTun: boolean; offloads?: Offloads; fastPath: boolean; fastPathTtl?: number; realtime?: number;
 }
 
 /** The store the flags ask for; in etcd mode this host's subnet lease is acquired first, Flannel's way. */
@@ -58,6 +83,12 @@ export function registerDaemonCommand(program: Command): void {
     .addOption(new Option('--policy-mode <mode>', 'evaluate new flows in a worker pool or inline on the I/O thread').choices(['pool', 'inline']).default('pool'))
     .option('--flow-cache-size <n>', 'most flows the flow cache holds (LRU beyond)', positiveInt, 1_000_000)
     .option('--log-allowed', 'also log allowed new flows (denied ones are always logged, rate-limited)', false)
+    .option('--datapath-threads <n>', 'data path threads: each endpoint TUN gets one queue per thread, the underlay one socket (SO_REUSEPORT)', intIn(1, 64), 1)
+    .option('--persist-tun', 'keep endpoint TUN devices when the daemon stops; a restarted daemon re-attaches to them (needs CAP_SYS_ADMIN for pods in other namespaces)', false)
+    .option('--offloads <list>', 'kernel offloads: all, none, or a comma list of tun,gso,gro (default: all, or SLUICE_OFFLOADS*)', offloadList)
+    .option('--no-fast-path', 'forward every packet through the JS pipeline (no native fast path for decided flows)')
+    .option('--fast-path-ttl <ms>', 'how long a decided flow is forwarded natively before the policy gate sees it again (default 5000, or SLUICE_FASTPATH_TTL_MS)', intIn(1, 600_000))
+    .option('--realtime <priority>', 'run the data path SCHED_FIFO at this priority 1..99 (needs CAP_SYS_NICE; 0: normal)', intIn(0, 99))
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (opts: DaemonFlags) => {
       const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
@@ -83,6 +114,9 @@ export function registerDaemonCommand(program: Command): void {
       daemon = new Daemon({
         store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source,
         policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
+        datapathThreads: opts.datapathThreads, persistTun: opts.persistTun, offloads: opts.offloads, realtime: opts.realtime,
+        // Flags win over the SLUICE_FASTPATH* environment; undefined leaves it to the environment.
+        fastPath: !opts.fastPath ? null : opts.fastPathTtl !== undefined ? { ttlMs: opts.fastPathTtl } : undefined,
       });
       try {
         await daemon.start();

@@ -17,6 +17,8 @@ import type { FlowRecord } from '../flow/flow-log.js';
 import { trace, type TraceQuery, type TraceResult } from './trace.js';
 import { dropName } from '../packet/drop.js';
 import { Endpoint } from '../dataplane/endpoint.js';
+import { offloadsFromEnv, type Offloads } from '../dataplane/offloads.js';
+import type { FastPathOptions } from '../dataplane/fast-path.js';
 import { Forwarder } from '../dataplane/forwarder.js';
 import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
 import { PolicyEnforcer, type PolicyEnforcerOptions } from '../flow/policy-enforcer.js';
@@ -49,6 +51,16 @@ export interface DaemonOptions {
   api?: ApiAddress;
   /** Let the API answer non-local clients. */
   apiAllowRemote?: boolean;
+  /** Data path threads (default 1): each endpoint TUN gets one queue per thread. */
+  datapathThreads?: number;
+  /** Keep endpoint TUN devices across daemon restarts (TUNSETPERSIST; default false). */
+  persistTun?: boolean;
+  /** Kernel offloads (default: SLUICE_OFFLOAD* environment, else all). */
+  offloads?: Offloads;
+  /** Native fast path for decided flows (null: off; default: SLUICE_FASTPATH* environment, else on). */
+  fastPath?: FastPathOptions | null;
+  /** SCHED_FIFO priority of the data path (0: normal; default: SLUICE_REALTIME). */
+  realtime?: number;
 }
 
 export class Daemon implements StatsSource {
@@ -76,8 +88,11 @@ export class Daemon implements StatsSource {
   /** Serialises snapshot application: endpoint setup is async. */
   #applying: Promise<void> = Promise.resolve();
 
+  readonly #offloads: Offloads;
+
   constructor(o: DaemonOptions) {
     this.#o = o;
+    this.#offloads = o.offloads ?? offloadsFromEnv();
   }
 
   // StatsSource, for the HTTP API.
@@ -146,6 +161,9 @@ export class Daemon implements StatsSource {
       overlayMtu: this.#endpointMtu,
       routerAddr4: subnetGateway4(self.subnet),
       routerAddr6: subnetGateway6(self.ipv6Subnet),
+      offloads: this.#offloads,
+      fastPath: this.#o.fastPath,
+      realtime: this.#o.realtime,
     });
     const fwd = this.#forwarder;
     this.#udpPoller = new native.Poller(this.#udpFd, (err) => {
@@ -205,11 +223,12 @@ export class Daemon implements StatsSource {
     for (const [key, ep] of this.#endpoints) {
       const w = wanted.get(key);
       if (w && JSON.stringify(w) === JSON.stringify(ep.record)) continue;
-      this.#removeEndpoint(key, ep);
+      this.#removeEndpoint(key, ep, true);
     }
     for (const [key, rec] of wanted) {
       if (this.#endpoints.has(key)) continue;
-      const ep = new Endpoint(rec, this.#endpointMtu, BATCH_SIZE + 16);
+      const ep = new Endpoint(rec, this.#endpointMtu, BATCH_SIZE + 16, this.#offloads,
+        { queues: this.#o.datapathThreads ?? 1, persist: this.#o.persistTun ?? false });
       try {
         await ep.open();
       } catch (err) {
@@ -228,15 +247,17 @@ export class Daemon implements StatsSource {
       });
       poller.start();
       this.#pollers.set(ep, poller);
-      log.info({ endpoint: key, ip: rec.ip, netns: rec.netns, tun: ep.tunName }, 'endpoint up');
+      log.info({ endpoint: key, ip: rec.ip, netns: rec.netns, tun: ep.tunName, queues: ep.queues,
+        ...(ep.persist ? { persistent: ep.reattached ? 're-attached' : 'created' } : {}) }, 'endpoint up');
     }
     this.#router.setEndpoints(this.#endpoints.values());
   }
 
-  #removeEndpoint(key: string, ep: Endpoint): void {
+  /** `destroy`: the store dropped it, so a persistent device goes too (on stop it stays). */
+  #removeEndpoint(key: string, ep: Endpoint, destroy: boolean): void {
     this.#pollers.get(ep)?.close();
     this.#pollers.delete(ep);
-    ep.close();
+    ep.close(destroy);
     this.#endpoints.delete(key);
     this.#o.log.info({ endpoint: key }, 'endpoint removed');
   }
@@ -248,14 +269,14 @@ export class Daemon implements StatsSource {
     this.#o.log.info({ udpRx: f.udpRxPackets, udpTx: f.udpTx.sentPackets, drops }, 'counters');
   }
 
-  /** Removes every device and socket this daemon made. Safe to call after a failed start. */
+  /** Removes every device and socket this daemon made (persistent TUNs stay for the next start). Safe after a failed start. */
   async stop(): Promise<void> {
     this.#unwatch?.();
     this.#unwatchHealth?.();
     await this.#api?.close();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     await this.#applying.catch(() => undefined);
-    for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep);
+    for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep, false);
     this.#router?.setEndpoints([]);
     this.#udpPoller?.close();
     await this.#gate?.close();

@@ -118,8 +118,14 @@ export interface PollerConstructor {
 }
 
 export interface NativeBinding {
-  /** Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC) as IFF_TUN|IFF_NO_PI plus `flags` (TunFlags). Name ≤ 15 bytes. */
-  openTun(name: string, flags: number): TunHandle;
+  /**
+   * Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC) as IFF_TUN|IFF_NO_PI plus `flags` (TunFlags) and attaches it
+   * to the device `name` (≤ 15 bytes), creating it if absent. With `netns` (a path, e.g. /var/run/netns/NAME)
+   * the device is looked up or created in that namespace (setns: needs CAP_SYS_ADMIN).
+   */
+  openTun(name: string, flags: number, netns?: string): TunHandle;
+  /** TUNSETPERSIST: the device outlives its fds (on = 1) or goes with the last one (on = 0). */
+  tunSetPersist(fd: number, on: 0 | 1): void;
   closeFd(fd: number): void;
   /**
    * Reads up to `count` packets, packet i into buf[offsets[i], +maxLen) with
@@ -271,7 +277,7 @@ export interface NativeBinding {
 }
 
 const EXPORTS: readonly (keyof NativeBinding)[] = [
-  'openTun', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
+  'openTun', 'tunSetPersist', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
   'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
   'offloadStats', 'setRealtime', 'fastPathAttach', 'fastPathInstall', 'fastPathForget', 'fastPathClear',
