@@ -337,6 +337,8 @@ export class Forwarder {
       this.drops.count(-inner);
       return;
     }
+    peer.counters.rxPackets++;
+    peer.counters.rxBytes += len - (inner - off);
     const key = this.#key;
     const r = this.#parser.parse(this.#batch.buf, inner, len - (inner - off), key);
     if (r !== Drop.None) {
@@ -439,8 +441,13 @@ export class Forwarder {
     const start = this.#o.backend.encap(this.#batch.buf, off, len, peer, this.#o.local);
     if (start < 0) return this.drops.count(-start);
     if (this.udpTx.full) this.#flushUdp(this.#batch.buf);
-    if (!this.udpTx.push(start, len + (off - start), peer.underlayAddr, peer.port, this.#gso)) this.drops.count(Drop.QueueFull);
-    else if (this.#mayInstall()) {
+    if (!this.udpTx.push(start, len + (off - start), peer.underlayAddr, peer.port, this.#gso)) {
+      this.drops.count(Drop.QueueFull);
+      return;
+    }
+    peer.counters.txPackets++;
+    peer.counters.txBytes += len;
+    if (this.#mayInstall()) {
       this.fastPath!.installToPeer(this.#batch.buf, off, len, start, this.#inFd, this.#o.udpFd, this.#o.overlayMtu,
         peer.underlayAddr, peer.port);
     }

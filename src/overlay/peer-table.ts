@@ -99,6 +99,10 @@ export class PeerTable {
 
   /** Validates clashes across peers, then swaps in new indexes (old ones stay valid for readers mid-batch). */
   #install(next: Map<string, Peer>): void {
+    for (const p of next.values()) {
+      const prev = this.#byName.get(p.name);
+      if (prev !== undefined) p.counters = prev.counters;
+    }
     const e4: PrefixEntry<Peer>[] = [];
     const e6: PrefixEntry<Peer>[] = [];
     const under = new Map<number, Peer[]>();

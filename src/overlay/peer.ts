@@ -20,8 +20,18 @@ export interface PeerRecord {
   port?: number;
 }
 
+/** Overlay traffic with one peer (inner bytes; a TCP super-packet counts once). Survives peer updates. */
+export class PeerCounters {
+  rxPackets = 0;
+  rxBytes = 0;
+  txPackets = 0;
+  txBytes = 0;
+}
+
 export class Peer {
   readonly name: string;
+  /** Shared with the peer's earlier versions (PeerTable hands them over on updates). */
+  counters = new PeerCounters();
   /** Underlay IPv4 address, uint32 in host order: 10.99.0.1 = 0x0a630001. */
   readonly underlayAddr: number;
   readonly port: number;
