@@ -20,7 +20,8 @@ SEE ALSO
   daemon: `
 DESCRIPTION
   Runs the dataplane of one host until SIGINT or SIGTERM, which remove every device it
-  made. With --store file it reads and watches the cluster YAML; with --store etcd it
+  made (with --persist-tun the pods' TUN devices stay, and the next daemon re-attaches
+  to them: pods keep their interfaces across a restart). With --store file it reads and watches the cluster YAML; with --store etcd it
   first acquires this host's subnet lease (Flannel's layout under --etcd-prefix) and
   follows the store's watch. A change to peers, endpoints or policies is applied live;
   an invalid one is logged with the field that is wrong and changes nothing. If the
@@ -30,6 +31,7 @@ EXAMPLES
   sluice daemon --config cluster.yaml --host h1
   sluice daemon --store etcd --etcd http://10.0.0.5:2379 --public-ip 10.0.0.11 --host node1
   sluice daemon --config cluster.yaml --host h1 --api unix:/run/sluice.sock --policy-mode inline
+  sluice daemon --config cluster.yaml --host h1 --persist-tun --datapath-threads 2 --realtime 10
 
 EXIT STATUS
   0 stopped by a signal; 1 refused to start (the message names the bad flag or field);

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { getJson } from './client.js';
 import { DEFAULT_API_ADDRESS } from './server.js';
-import type { DaemonStats, PolicySummary } from './stats.js';
+import type { DaemonStats, DatapathStats, PolicySummary } from './stats.js';
 import type { FlowRecord } from '../flow/flow-log.js';
 import type { TraceResult } from '../daemon/trace.js';
 import { table } from './table.js';
@@ -31,7 +31,9 @@ export function registerOpsCommands(program: Command): void {
       const drops = Object.entries(stats.drops).filter(([, n]) => n > 0);
       out([
         `health: ${health.status}${health.reasons.length ? ` (${health.reasons.join('; ')})` : ''}`,
+        `store: ${stats.store.status}${stats.store.reasons.length ? ` (${stats.store.reasons.join('; ')})` : ''}`,
         `underlay: rx ${stats.underlay.rxPackets} pkts / ${stats.underlay.rxBytes} B, tx ${stats.underlay.txPackets} pkts / ${stats.underlay.txBytes} B`,
+        ...(stats.datapath ? [datapathLine(stats.datapath)] : []),
         '', 'endpoints:', endpointTable(stats),
         '', 'peers:', peerTable(stats),
         '', `drops: ${drops.length ? drops.map(([r, n]) => `${r}=${n}`).join(' ') : 'none'}`,
@@ -110,5 +112,13 @@ function endpointTable(s: DaemonStats): string {
 
 function peerTable(s: DaemonStats): string {
   if (s.peers.length === 0) return '  (none)';
-  return table([['PEER', 'UNDERLAY', 'SUBNET'], ...s.peers.map((p) => [p.name, p.underlay, p.subnet])]);
+  return table([['PEER', 'UNDERLAY', 'SUBNET', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES'],
+    ...s.peers.map((p) => [p.name, p.underlay, p.subnet, String(p.rxPackets), String(p.rxBytes), String(p.txPackets), String(p.txBytes)])]);
+}
+
+function datapathLine(d: DatapathStats): string {
+  const on = (['tun', 'gso', 'gro'] as const).filter((k) => d.offloads[k]);
+  const fp = d.fastPath ? `fast path ${d.fastPath.entries} flows, ${d.fastPath.hits} pkts native / ${d.fastPath.toJs} to JS` : 'fast path off';
+  return `datapath: ${d.threads} thread(s), offloads ${on.length ? on.join(',') : 'none'}` +
+    `${d.offloads.errors.length ? ` (${d.offloads.errors.join('; ')})` : ''}, ${fp}`;
 }

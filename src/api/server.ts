@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { unlink } from 'node:fs/promises';
 import { Gauge, Registry } from 'prom-client';
-import { collectStats, type StatsSource } from './stats.js';
+import { collectStats, type DaemonStats, type StatsSource } from './stats.js';
 
 export const DEFAULT_API_ADDRESS = '127.0.0.1:9765';
 
@@ -23,18 +23,54 @@ export function parseApiAddress(text: string): ApiAddress {
   return { kind: 'tcp', host: m[1].replace(/^\[(.*)\]$/, '$1'), port };
 }
 
+/** Prometheus metrics, read from the source when scraped (gauges) or observed by it (its histograms). */
 function metricsRegistry(src: StatsSource): Registry {
   const registry = new Registry();
+  // One /stats snapshot per scrape, shared by the collectors below.
+  let scrape: { at: number; stats: DaemonStats } | undefined;
+  const stats = () => {
+    const now = Date.now();
+    if (scrape === undefined || now - scrape.at > 100) scrape = { at: now, stats: collectStats(src) };
+    return scrape.stats;
+  };
   const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge) => void) =>
     registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { this.reset(); read(this); } }));
   gauge('sluice_drops_total', 'Packets dropped, by reason', ['reason'], (g) => {
-    for (const [reason, n] of Object.entries(collectStats(src).drops)) g.set({ reason }, n);
+    for (const [reason, n] of Object.entries(stats().drops)) g.set({ reason }, n);
   });
   gauge('sluice_endpoint_packets_total', 'Packets per workload endpoint and direction', ['endpoint', 'direction'], (g) => {
-    for (const e of collectStats(src).endpoints) {
+    for (const e of stats().endpoints) {
       g.set({ endpoint: e.name, direction: 'from_workload' }, e.rxPackets);
       g.set({ endpoint: e.name, direction: 'to_workload' }, e.txPackets);
     }
+  });
+  gauge('sluice_endpoint_bytes_total', 'Bytes per workload endpoint and direction', ['endpoint', 'direction'], (g) => {
+    for (const e of stats().endpoints) {
+      g.set({ endpoint: e.name, direction: 'from_workload' }, e.rxBytes);
+      g.set({ endpoint: e.name, direction: 'to_workload' }, e.txBytes);
+    }
+  });
+  gauge('sluice_peer_packets_total', 'Overlay packets per peer host and direction (a TCP super-packet counts once)', ['peer', 'direction'], (g) => {
+    for (const p of stats().peers) {
+      g.set({ peer: p.name, direction: 'rx' }, p.rxPackets);
+      g.set({ peer: p.name, direction: 'tx' }, p.txPackets);
+    }
+  });
+  gauge('sluice_peer_bytes_total', 'Inner bytes per peer host and direction', ['peer', 'direction'], (g) => {
+    for (const p of stats().peers) {
+      g.set({ peer: p.name, direction: 'rx' }, p.rxBytes);
+      g.set({ peer: p.name, direction: 'tx' }, p.txBytes);
+    }
+  });
+  gauge('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', ['direction'], (g) => {
+    const u = stats().underlay;
+    g.set({ direction: 'rx' }, u.rxPackets);
+    g.set({ direction: 'tx' }, u.txPackets);
+  });
+  gauge('sluice_underlay_bytes_total', 'Bytes of overlay datagrams on the underlay socket', ['direction'], (g) => {
+    const u = stats().underlay;
+    g.set({ direction: 'rx' }, u.rxBytes);
+    g.set({ direction: 'tx' }, u.txBytes);
   });
   gauge('sluice_flow_cache', 'Flow cache: entries, and cumulative hits, misses, evictions', ['kind'], (g) => {
     const p = src.policyStats();
@@ -44,6 +80,15 @@ function metricsRegistry(src: StatsSource): Registry {
     g.set({ kind: 'misses' }, p.misses);
     g.set({ kind: 'evictions' }, p.cache.evicted);
   });
+  gauge('sluice_fast_path', 'Native fast path: live entries, and cumulative installs, hits, misses, evictions', ['kind'], (g) => {
+    const f = stats().datapath?.fastPath;
+    if (!f) return;
+    g.set({ kind: 'entries' }, f.entries);
+    g.set({ kind: 'installs' }, f.installs);
+    g.set({ kind: 'hits' }, f.hits);
+    g.set({ kind: 'misses' }, f.misses);
+    g.set({ kind: 'evictions' }, f.evictions);
+  });
   gauge('sluice_policy_generation', 'Generation of the policy snapshot in force', [], (g) => {
     const p = src.policyStats();
     if (p) g.set(p.generation);
@@ -52,11 +97,11 @@ function metricsRegistry(src: StatsSource): Registry {
     const p = src.policyStats();
     if (p) g.set(p.missTasksInFlight);
   });
-  gauge('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', ['direction'], (g) => {
-    const u = collectStats(src).underlay;
-    g.set({ direction: 'rx' }, u.rxPackets);
-    g.set({ direction: 'tx' }, u.txPackets);
+  gauge('sluice_store_state', 'The cluster store as the daemon sees it (1 for the current state): degraded = unreachable, running on the last known state', ['state'], (g) => {
+    const h = src.storeHealth();
+    for (const state of ['ok', 'degraded']) g.set({ state }, h.status === state ? 1 : 0);
   });
+  for (const m of src.metrics()) registry.registerMetric(m);
   return registry;
 }
 

@@ -8,6 +8,8 @@ import type { Peer } from '../overlay/peer-table.js';
 import type { EnforcerStats } from '../flow/policy-enforcer.js';
 import type { FlowRecord } from '../flow/flow-log.js';
 import type { TraceQuery, TraceResult } from '../daemon/trace.js';
+import type { FastPathStats, OffloadStats } from '../native/binding.js';
+import type { Metric } from 'prom-client';
 
 export interface PolicySummary { id: string; kind: string; namespace?: string; name: string; order?: number; types: string[] }
 
@@ -21,14 +23,37 @@ export interface StatsSource {
   flowRecords(denyOnly: boolean, limit: number): FlowRecord[];
   policies(): PolicySummary[];
   trace(q: TraceQuery): TraceResult;
+  /** The cluster store's own state (etcd reachable or not; a file store is always ok). */
+  storeHealth(): { status: 'ok' | 'degraded'; reasons: string[] };
+  /** The native data path's counters (absent before start). */
+  datapath(): DatapathStats | undefined;
+  /** Metrics the source observes itself (histograms), registered with the API's registry. */
+  metrics(): Metric[];
+}
+
+export interface DatapathStats {
+  /** Data path threads (TUN queues per endpoint). */
+  threads: number;
+  /** Offloads in use (the kernel may have refused some that were asked for), and why not. */
+  offloads: { tun: boolean; gso: boolean; gro: boolean; errors: string[] };
+  offloadCounters: OffloadStats;
+  /** null: the native fast path is off. */
+  fastPath: FastPathStats | null;
+}
+
+export interface PeerStats {
+  name: string; underlay: string; subnet: string;
+  rxPackets: number; rxBytes: number; txPackets: number; txBytes: number;
 }
 
 export interface DaemonStats {
   drops: Record<string, number>;
   underlay: { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number };
   endpoints: { name: string; ip: string; tun: string; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }[];
-  peers: { name: string; underlay: string; subnet: string }[];
+  peers: PeerStats[];
   policy?: EnforcerStats;
+  datapath?: DatapathStats;
+  store: { status: 'ok' | 'degraded'; reasons: string[] };
 }
 
 export function collectStats(src: StatsSource): DaemonStats {
@@ -45,7 +70,12 @@ export function collectStats(src: StatsSource): DaemonStats {
       name: ep.key, ip: ep.record.ip, tun: ep.tunName,
       rxPackets: ep.rxPackets, rxBytes: ep.rxBytes, txPackets: ep.tx.sentPackets, txBytes: ep.tx.sentBytes,
     })),
-    peers: [...src.peers()].map((p) => ({ name: p.name, underlay: `${p.record.publicIP}:${p.port}`, subnet: p.record.subnet })),
+    peers: [...src.peers()].map((p) => ({
+      name: p.name, underlay: `${p.record.publicIP}:${p.port}`, subnet: p.record.subnet,
+      rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
+    })),
     policy: src.policyStats(),
+    datapath: src.datapath(),
+    store: src.storeHealth(),
   };
 }

@@ -11,7 +11,8 @@ import { createBackend, type OverlayBackend, type OverlayLocal } from '../overla
 import { parseMac } from '../overlay/peer.js';
 import { PeerTable, type Peer } from '../overlay/peer-table.js';
 import { ApiServer, type ApiAddress } from '../api/server.js';
-import type { PolicySummary, StatsSource } from '../api/stats.js';
+import type { DatapathStats, PolicySummary, StatsSource } from '../api/stats.js';
+import { Histogram, type Metric } from 'prom-client';
 import type { EnforcerStats } from '../flow/policy-enforcer.js';
 import type { FlowRecord } from '../flow/flow-log.js';
 import { trace, type TraceQuery, type TraceResult } from './trace.js';
@@ -89,6 +90,11 @@ export class Daemon implements StatsSource {
   #applying: Promise<void> = Promise.resolve();
 
   readonly #offloads: Offloads;
+  /** Wall time of a policy evaluation batch (a pool task or an inline run), by new flows / revalidation. */
+  readonly #evalSeconds = new Histogram({
+    name: 'sluice_policy_evaluation_seconds', help: 'Time to evaluate a batch of flows against policy (queueing in the pool included)',
+    labelNames: ['kind'], registers: [], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  });
 
   constructor(o: DaemonOptions) {
     this.#o = o;
@@ -121,8 +127,23 @@ export class Daemon implements StatsSource {
   }
   health(): { status: 'ok' | 'degraded' | 'starting'; reasons: string[] } {
     if (!this.#ready) return { status: 'starting', reasons: ['endpoints not yet configured'] };
-    const store = this.#o.store.health?.();
-    return store && store.status !== 'ok' ? store : { status: 'ok', reasons: [] };
+    return this.storeHealth();
+  }
+  storeHealth(): { status: 'ok' | 'degraded'; reasons: string[] } {
+    return this.#o.store.health?.() ?? { status: 'ok', reasons: [] };
+  }
+  datapath(): DatapathStats | undefined {
+    const f = this.#forwarder;
+    if (!f) return undefined;
+    return {
+      threads: this.#o.datapathThreads ?? 1,
+      offloads: { ...f.offloads, errors: [...f.offloadErrors] },
+      offloadCounters: native.offloadStats(),
+      fastPath: f.fastPath ? native.fastPathStats() : null,
+    };
+  }
+  metrics(): Metric[] {
+    return [this.#evalSeconds];
   }
 
   async start(): Promise<void> {
@@ -146,6 +167,7 @@ export class Daemon implements StatsSource {
     this.#udpFd = native.udpOpen(ipv4ToUint32(self.publicIP), self.port ?? this.#backend.port, SOCKET_BUFFER_BYTES);
     this.#gate = new PolicyEnforcer({
       ...this.#o.policy,
+      onEvaluated: (seconds, _flows, kind) => this.#evalSeconds.observe({ kind }, seconds),
       logger: log.child({ component: 'flow' }),
       onRelease: (batch, count, from) => this.#forwarder.reinject(batch, count, from),
     });

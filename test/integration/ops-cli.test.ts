@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { canRunNetworkTests, CLI, inNetns, Lab, ROOT, sluice } from './support/lab.js';
+import { canRunNetworkTests, CLI, inNetns, Lab, nodeIn, ROOT, sluice } from './support/lab.js';
 
 const skip = canRunNetworkTests();
 
@@ -43,6 +43,33 @@ describe('operator commands', { skip, concurrency: false }, () => {
     assert.equal(f.verdict, 'deny');
     assert.ok(f.packets >= 2);
     assert.ok(flows.every((x) => x.verdict === 'deny'));
+  });
+
+  it('/metrics has per-peer traffic, the store state, evaluation latency and the data path', async () => {
+    // After the flows test: x/a on h1 sent pings to y/a on h2 (h2 denied them at ingress).
+    const metrics = async (host: string) => {
+      const r = await nodeIn(lab.host(host).netns, "const r = await fetch('http://127.0.0.1:9765/metrics'); process.stdout.write(await r.text());");
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+      assert.ok(line, `${series} in\n${text}`);
+      return Number(line.slice(series.length + 1));
+    };
+    const m1 = await metrics('h1'), m2 = await metrics('h2');
+    assert.ok(value(m1, 'sluice_peer_packets_total{peer="h2",direction="tx"}') >= 2);
+    assert.ok(value(m1, 'sluice_peer_bytes_total{peer="h2",direction="tx"}') >= 2 * 84);
+    assert.ok(value(m2, 'sluice_peer_packets_total{peer="h1",direction="rx"}') >= 2);
+    assert.equal(value(m2, 'sluice_store_state{state="ok"}'), 1);
+    assert.equal(value(m2, 'sluice_store_state{state="degraded"}'), 0);
+    assert.ok(value(m2, 'sluice_policy_evaluation_seconds_count{kind="new"}') >= 1, 'the new ICMP flow was evaluated');
+    assert.ok(value(m2, 'sluice_drops_total{reason="PolicyDenied"}') >= 2);
+    assert.match(m2, /^sluice_fast_path\{kind="installs"\} \d+$/m);
+    const st = JSON.parse((await cli('h2', ['status', '--json'])).stdout);
+    assert.equal(st.store.status, 'ok');
+    assert.equal(st.datapath.threads, 1);
+    assert.ok(st.peers[0].rxPackets >= 2);
   });
 
   it('trace gives the deciding policy and rule and the route, agreeing with policy check', async () => {
