@@ -38,40 +38,27 @@ function metricsRegistry(src: StatsSource): Registry {
   gauge('sluice_drops_total', 'Packets dropped, by reason', ['reason'], (g) => {
     for (const [reason, n] of Object.entries(stats().drops)) g.set({ reason }, n);
   });
-  gauge('sluice_endpoint_packets_total', 'Packets per workload endpoint and direction', ['endpoint', 'direction'], (g) => {
-    for (const e of stats().endpoints) {
-      g.set({ endpoint: e.name, direction: 'from_workload' }, e.rxPackets);
-      g.set({ endpoint: e.name, direction: 'to_workload' }, e.txPackets);
-    }
-  });
-  gauge('sluice_endpoint_bytes_total', 'Bytes per workload endpoint and direction', ['endpoint', 'direction'], (g) => {
-    for (const e of stats().endpoints) {
-      g.set({ endpoint: e.name, direction: 'from_workload' }, e.rxBytes);
-      g.set({ endpoint: e.name, direction: 'to_workload' }, e.txBytes);
-    }
-  });
-  gauge('sluice_peer_packets_total', 'Overlay packets per peer host and direction (a TCP super-packet counts once)', ['peer', 'direction'], (g) => {
-    for (const p of stats().peers) {
-      g.set({ peer: p.name, direction: 'rx' }, p.rxPackets);
-      g.set({ peer: p.name, direction: 'tx' }, p.txPackets);
-    }
-  });
-  gauge('sluice_peer_bytes_total', 'Inner bytes per peer host and direction', ['peer', 'direction'], (g) => {
-    for (const p of stats().peers) {
-      g.set({ peer: p.name, direction: 'rx' }, p.rxBytes);
-      g.set({ peer: p.name, direction: 'tx' }, p.txBytes);
-    }
-  });
-  gauge('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', ['direction'], (g) => {
-    const u = stats().underlay;
-    g.set({ direction: 'rx' }, u.rxPackets);
-    g.set({ direction: 'tx' }, u.txPackets);
-  });
-  gauge('sluice_underlay_bytes_total', 'Bytes of overlay datagrams on the underlay socket', ['direction'], (g) => {
-    const u = stats().underlay;
-    g.set({ direction: 'rx' }, u.rxBytes);
-    g.set({ direction: 'tx' }, u.txBytes);
-  });
+  // Counters of a thing (endpoint, peer) in two directions: [name, first direction's value, second's].
+  const twoWay = (name: string, help: string, label: string, dirs: [string, string], rows: () => [string, number, number][]) =>
+    gauge(name, help, [label, 'direction'], (g) => {
+      for (const [id, a, b] of rows()) {
+        g.set({ [label]: id, direction: dirs[0] }, a);
+        g.set({ [label]: id, direction: dirs[1] }, b);
+      }
+    });
+  const workload: [string, string] = ['from_workload', 'to_workload'];
+  twoWay('sluice_endpoint_packets_total', 'Packets per workload endpoint and direction', 'endpoint', workload,
+    () => stats().endpoints.map((e) => [e.name, e.rxPackets, e.txPackets]));
+  twoWay('sluice_endpoint_bytes_total', 'Bytes per workload endpoint and direction', 'endpoint', workload,
+    () => stats().endpoints.map((e) => [e.name, e.rxBytes, e.txBytes]));
+  twoWay('sluice_peer_packets_total', 'Overlay packets per peer host and direction (a TCP super-packet counts once)', 'peer', ['rx', 'tx'],
+    () => stats().peers.map((p) => [p.name, p.rxPackets, p.txPackets]));
+  twoWay('sluice_peer_bytes_total', 'Inner bytes per peer host and direction', 'peer', ['rx', 'tx'],
+    () => stats().peers.map((p) => [p.name, p.rxBytes, p.txBytes]));
+  twoWay('sluice_underlay_packets_total', 'Overlay datagrams on the underlay socket', 'socket', ['rx', 'tx'],
+    () => [['udp', stats().underlay.rxPackets, stats().underlay.txPackets]]);
+  twoWay('sluice_underlay_bytes_total', 'Bytes of overlay datagrams on the underlay socket', 'socket', ['rx', 'tx'],
+    () => [['udp', stats().underlay.rxBytes, stats().underlay.txBytes]]);
   gauge('sluice_flow_cache', 'Flow cache: entries, and cumulative hits, misses, evictions', ['kind'], (g) => {
     const p = src.policyStats();
     if (!p) return;
