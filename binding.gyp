@@ -16,6 +16,7 @@
         "native/tcp-gro.cc",
         "native/sched.cc",
         "native/fastpath.cc",
+        "native/datapath.cc",
         "native/poller.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -19,6 +19,11 @@
 //   Misses are listed in the port's `pending` array and JS is called, which
 //   forwards them before anything else. A miss also sends the rest of its
 //   flow's packets in that batch to JS, so a flow is never reordered.
+//
+// The same runs happen on the native datapath threads (datapath.cc), against
+// the same table, for the TUN queues and SO_REUSEPORT sockets attached to
+// them; their misses go to JS through a ring. See fastpath-core.h for who
+// may touch what from which thread.
 #include "fastpath.h"
 
 #include <errno.h>
@@ -31,12 +36,28 @@
 #include "args.h"
 #include "checksum.h"
 #include "errors.h"
+#include "fastpath-core.h"
 #include "io.h"
 #include "tcp-gso.h"
 
 namespace sluice {
+namespace fp {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+pthread_rwlock_t tableLock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 namespace {
+
+// Holds tableLock exclusively for a JS call that changes the table or ports.
+struct WriteLock {
+  WriteLock() { pthread_rwlock_wrlock(&tableLock); }
+  ~WriteLock() { pthread_rwlock_unlock(&tableLock); }
+};
 
 inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 inline uint32_t Get32(const uint8_t* p) {
@@ -47,18 +68,13 @@ inline void Put16(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
 }
-inline int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04;
 
 // Where a packet came in and its IPv4 5-tuple (ICMP echo: the id as both
 // ports, the type kept apart). Zero-initialised, compared whole.
 struct Key {
-  int32_t ingress;     // the fd it was read from
+  int32_t ingress;     // the fd it was read from (a port's keyFd)
   uint32_t outerAddr;  // underlay sender (underlay ingress), else 0
   uint32_t src, dst;
   uint16_t sport, dport;
@@ -116,8 +132,6 @@ struct Entry {
   uint32_t peerAddr;
   uint16_t peerPort, mtu;
   uint8_t toPeer, vnet, prefixLen;
-  uint32_t pendingRun;  // the last run in which one of its packets went to JS
-  uint64_t packets, bytes;
   uint8_t prefix[kMaxPrefix];  // toPeer: header written in front; underlay ingress: header expected in front
 };
 
@@ -142,12 +156,11 @@ Entry* Lookup(const Key& k, int64_t now) {
   return nullptr;
 }
 
-struct Stats {
-  uint64_t installs = 0, hits = 0, misses = 0, toJs = 0, evictions = 0, txDrops = 0;
-} stats;
+Ctx mainCtx;
 
-// Packets the fast path moved, per fd (rx: read by a port, whether forwarded
-// natively or left to JS; tx: sent natively), for the JS counters.
+// Packets the JS thread's fast path moved, per fd (rx: read by a port, whether
+// forwarded natively or left to JS; tx: sent natively), for the JS counters.
+// The native threads count in their ports instead (SumThreadFdStats).
 struct FdCounters {
   int fd;
   uint64_t rxPackets, rxBytes, txPackets, txBytes;
@@ -161,44 +174,7 @@ FdCounters& CountersOf(int fd) {
   return fdCounters.back();
 }
 
-// Queued output of one run, flushed at its end.
-struct TunOut {
-  int fd;
-  bool vnet;
-  uint8_t* pkt;
-  size_t len, mss;
-};
-struct Outputs {
-  int udpFd = -1;
-  size_t prefixLen = 0;
-  bool useGso = false;
-  std::vector<int32_t> off, len, gso;
-  std::vector<uint32_t> addr;
-  std::vector<uint16_t> port;
-  std::vector<TunOut> tun;
-} out;
-
-enum Kind { kTunPlain = 1, kTunVnet = 2, kUdp = 3 };
-
-struct Port {
-  int fd = -1, kind = 0;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  uint8_t* buf = nullptr;
-  int32_t *offsets = nullptr, *lengths = nullptr, *gso = nullptr;
-  uint32_t* addrs = nullptr;
-  uint16_t* ports = nullptr;
-  size_t count = 0, maxLen = 0;
-  int32_t* pending = nullptr;  // [0] = n, [1..n] = indices left for JS
-  size_t pendingCap = 0;
-  int32_t *cOff = nullptr, *cLen = nullptr, *cGso = nullptr, *cSlot = nullptr;  // UDP with GRO: coalesced packets
-  size_t cCap = 0, prefixLen = 0;
-  bool useGso = false, gro = false;
-  std::vector<napi_ref> refs;
-  napi_env env = nullptr;
-};
-std::vector<Port*> portList;
-uint32_t runId = 0;
+std::vector<Port*> portList;  // the JS thread's ports
 
 Port* FindPort(int fd) {
   for (Port* p : portList)
@@ -217,7 +193,47 @@ void DropPort(Port* p) {
   delete p;
 }
 
-void ClearOutputs() {
+// A native thread's port for an endpoint's queue: where its writes to that endpoint go (so the
+// kernel's TUN flow steering sends the flow's replies to this thread's queue too).
+Port* TunPortOf(Ctx& c, int keyFd) {
+  for (Port* p : c.ports)
+    if (p->keyFd == keyFd && p->kind != kUdp) return p;
+  return nullptr;
+}
+
+// Per-peer counters (native forwarding only; JS counts its own).
+PeerSlot* PeerOf(Ctx& c, uint32_t addr, uint16_t port) {
+  uint64_t key = ((static_cast<uint64_t>(addr) << 16) | port) + 1;
+  PeerSlot* last = &c.peers[c.lastPeer];
+  if (last->key.load(std::memory_order_relaxed) == key) return last;
+  size_t h = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> 40) & (kPeerSlots - 1);
+  for (size_t i = 0; i < kPeerSlots; i++) {
+    size_t at = (h + i) & (kPeerSlots - 1);
+    PeerSlot& s = c.peers[at];
+    uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == key || k == 0) {
+      if (k == 0) s.key.store(key, std::memory_order_release);  // its counters are still zero
+      c.lastPeer = at;
+      return &s;
+    }
+  }
+  return nullptr;  // more peers than slots: not counted per peer
+}
+
+// Packets (segments of a super-packet) and their IP bytes on the wire.
+void WireSize(const Parsed& x, size_t mss, uint64_t* packets, uint64_t* bytes) {
+  size_t hdr = 20 + x.tcphl;
+  if (mss == 0 || x.total <= hdr) {
+    *packets = 1;
+    *bytes = x.total;
+    return;
+  }
+  size_t n = (x.total - hdr + mss - 1) / mss;
+  *packets = n;
+  *bytes = x.total + (n - 1) * hdr;
+}
+
+void ClearOutputs(Outputs& out) {
   out.off.clear();
   out.len.clear();
   out.gso.clear();
@@ -225,35 +241,48 @@ void ClearOutputs() {
   out.port.clear();
   out.tun.clear();
   out.udpFd = -1;
+  out.udpPort = nullptr;
 }
 
-void Flush(uint8_t* buf) {
+void Flush(Ctx& c, uint8_t* buf) {
+  Outputs& out = c.out;
   size_t n = out.off.size();
   if (n > 0) {
     int64_t r = SendGsoLoop(out.udpFd, buf, out.off.data(), out.len.data(), out.addr.data(), out.port.data(),
                             out.gso.data(), n, out.prefixLen, out.useGso && UdpGsoUsable());
     size_t sent = r < 0 ? 0 : static_cast<size_t>(r);
-    FdCounters& c = CountersOf(out.udpFd);
+    uint64_t pk = 0, by = 0, drops = n - sent;
     for (size_t i = 0; i < sent; i++) {
       if (out.len[i] < 0) {
-        stats.txDrops++;
+        drops++;
       } else {
-        c.txPackets++;
-        c.txBytes += static_cast<uint64_t>(out.len[i]);
+        pk++;
+        by += static_cast<uint64_t>(out.len[i]);
       }
     }
-    stats.txDrops += n - sent;
+    c.stats.txDrops += drops;
+    if (out.udpPort != nullptr) {
+      out.udpPort->txPackets += pk;
+      out.udpPort->txBytes += by;
+    } else if (c.index == 0) {
+      FdCounters& fc = CountersOf(out.udpFd);
+      fc.txPackets += pk;
+      fc.txBytes += by;
+    }
   }
   for (const TunOut& t : out.tun) {
     if (WriteGso(t.fd, t.pkt, t.len, t.mss, t.vnet) != 0) {
-      stats.txDrops++;
-    } else {
-      FdCounters& c = CountersOf(t.fd);
-      c.txPackets++;
-      c.txBytes += t.len;
+      c.stats.txDrops++;
+    } else if (t.port != nullptr) {
+      t.port->txPackets++;
+      t.port->txBytes += t.len;
+    } else if (c.index == 0) {
+      FdCounters& fc = CountersOf(t.fd);
+      fc.txPackets++;
+      fc.txBytes += t.len;
     }
   }
-  ClearOutputs();
+  ClearOutputs(out);
 }
 
 // RFC 1624: TTL - 1 with the header checksum updated, not recomputed.
@@ -274,26 +303,34 @@ bool Forwardable(const Entry& e, const uint8_t* ip, const Parsed& x, size_t mss)
 }
 
 // Forwards one packet if its flow has an entry; false: leave it to JS.
-bool Forward(Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const uint8_t* prefixIn, int64_t now) {
+bool Forward(Ctx& c, Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const uint8_t* prefixIn, int64_t now) {
   Parsed x;
   if (!KeyOf(ip, len, &k, &x)) return false;
   Entry* e = Lookup(k, now);
   if (e == nullptr) {
-    stats.misses++;
+    c.stats.misses++;
     return false;
   }
-  if (e->pendingRun == runId) return false;
+  uint32_t& pended = c.pendRun[static_cast<size_t>(e - table.data())];
+  if (pended == c.runId) return false;
   bool ok = Forwardable(*e, ip, x, mss);
   if (ok && prefixIn != nullptr) ok = !e->toPeer && e->prefixLen == p->prefixLen && memcmp(prefixIn, e->prefix, e->prefixLen) == 0;
   if (ok && e->toPeer) ok = static_cast<size_t>(ip - p->buf) >= e->prefixLen;  // headroom for the header
   if (!ok) {
-    e->pendingRun = runId;
+    pended = c.runId;
     return false;
   }
   DecrementTtl(ip);
+  Outputs& out = c.out;
+  uint64_t wp, wb;
+  WireSize(x, mss, &wp, &wb);
   if (e->toPeer) {
-    if (out.udpFd >= 0 && (out.udpFd != e->outFd || out.prefixLen != e->prefixLen)) Flush(p->buf);
-    out.udpFd = e->outFd;
+    // A native thread sends on its own socket (same address and port: SO_REUSEPORT).
+    Port* up = c.udp != nullptr && c.udp->keyFd == e->outFd ? c.udp : nullptr;
+    int fd = up != nullptr ? up->fd : e->outFd;
+    if (out.udpFd >= 0 && (out.udpFd != fd || out.prefixLen != e->prefixLen)) Flush(c, p->buf);
+    out.udpFd = fd;
+    out.udpPort = up;
     out.prefixLen = e->prefixLen;
     out.useGso = p->useGso;
     uint8_t* start = ip - e->prefixLen;
@@ -303,57 +340,93 @@ bool Forward(Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const uint8_t
     out.gso.push_back(static_cast<int32_t>(mss));
     out.addr.push_back(e->peerAddr);
     out.port.push_back(e->peerPort);
+    if (PeerSlot* ps = PeerOf(c, e->peerAddr, e->peerPort)) {
+      ps->txPackets += wp;
+      ps->txBytes += wb;
+    }
   } else {
-    out.tun.push_back(TunOut{e->outFd, e->vnet != 0, ip, x.total, mss});
+    Port* tp = c.index > 0 ? TunPortOf(c, e->outFd) : nullptr;
+    out.tun.push_back(TunOut{tp != nullptr ? tp->fd : e->outFd, e->vnet != 0, ip, x.total, mss, tp});
+    if (prefixIn != nullptr) {
+      if (PeerSlot* ps = PeerOf(c, k.outerAddr, k.outerPort)) {
+        ps->rxPackets += wp;
+        ps->rxBytes += wb;
+      }
+    }
   }
-  e->packets++;
-  e->bytes += x.total;
-  stats.hits++;
+  c.stats.hits++;
   return true;
 }
 
-void Pend(Port* p, size_t i) {
+// Leaves packet `i` of the run to JS: the JS thread lists it in the port's pending array, a native
+// thread copies it into its ring.
+void Miss(Ctx& c, Port* p, size_t i, const uint8_t* data, int32_t len, int32_t gso, uint32_t addr, uint16_t port) {
+  c.stats.toJs++;
+  if (c.index > 0) {
+    RingPush(c, p->keyFd, p->kind, data, len, gso, addr, port);
+    c.pushed = true;
+    return;
+  }
   size_t n = static_cast<size_t>(p->pending[0]);
   if (n + 1 < p->pendingCap) {
     p->pending[n + 1] = static_cast<int32_t>(i);
     p->pending[0] = static_cast<int32_t>(n + 1);
   }
-  stats.toJs++;
 }
 
-// One batch from a TUN port; returns whether JS must be called.
-bool RunTun(Port* p, int64_t now) {
+void CountRx(Ctx& c, Port* p, uint64_t packets, uint64_t bytes) {
+  if (c.index > 0) {
+    p->rxPackets += packets;
+    p->rxBytes += bytes;
+  } else {
+    FdCounters& fc = CountersOf(p->fd);
+    fc.rxPackets += packets;
+    fc.rxBytes += bytes;
+  }
+}
+
+// One batch from a TUN port.
+bool RunTun(Ctx& c, Port* p, int64_t now, int* readErr) {
   int64_t n = p->kind == kTunVnet
                   ? ReadVnetLoop(p->fd, p->buf, p->offsets, p->lengths, p->gso, p->maxLen, p->count)
                   : ReadPlainLoop(p->fd, p->buf, p->offsets, p->lengths, p->maxLen, p->count);
-  if (n < 0) return true;  // JS reads again and reports the error
+  if (n < 0) {
+    *readErr = static_cast<int>(-n);
+    return true;  // JS reads again and reports the error
+  }
+  uint64_t bytes = 0;
   for (int64_t i = 0; i < n; i++) {
     if (p->kind == kTunPlain) p->gso[i] = 0;
     size_t len = static_cast<size_t>(p->lengths[i]);
-    FdCounters& c = CountersOf(p->fd);
-    c.rxPackets++;
-    c.rxBytes += len;
+    bytes += len;
     Key k{};
-    k.ingress = p->fd;
+    k.ingress = p->keyFd;
     size_t mss = p->gso[i] > 0 ? static_cast<size_t>(p->gso[i] & 0xffff) : 0;
-    if (len >= p->maxLen || !Forward(p, k, p->buf + p->offsets[i], len, mss, nullptr, now)) Pend(p, static_cast<size_t>(i));
+    uint8_t* ip = p->buf + p->offsets[i];
+    if (len >= p->maxLen || !Forward(c, p, k, ip, len, mss, nullptr, now))
+      Miss(c, p, static_cast<size_t>(i), ip, static_cast<int32_t>(len), p->gso[i], 0, 0);
   }
-  Flush(p->buf);
-  return p->pending[0] > 0;
+  CountRx(c, p, static_cast<uint64_t>(n), bytes);
+  Flush(c, p->buf);
+  return c.index > 0 ? c.pushed : p->pending[0] > 0;
 }
 
-// One batch from the underlay socket; returns whether JS must be called.
-bool RunUdp(Port* p, int64_t now) {
+// One batch from the underlay socket.
+bool RunUdp(Ctx& c, Port* p, int64_t now, int* readErr) {
   int64_t n = RecvLoop(p->fd, p->buf, p->offsets, p->lengths, p->maxLen, p->addrs, p->ports, p->gro ? p->gso : nullptr,
                        p->count);
-  if (n < 0) return true;
-  FdCounters& c = CountersOf(p->fd);
+  if (n < 0) {
+    *readErr = static_cast<int>(-n);
+    return true;
+  }
+  uint64_t packets = 0, bytes = 0;
   for (int64_t i = 0; i < n; i++) {
     int32_t len = p->lengths[i], g = p->gro ? p->gso[i] : 0;
     if (len < 0) continue;
-    c.rxPackets += g > 0 ? static_cast<uint64_t>((len + g - 1) / g) : 1;
-    c.rxBytes += static_cast<uint64_t>(len);
+    packets += g > 0 ? static_cast<uint64_t>((len + g - 1) / g) : 1;
+    bytes += static_cast<uint64_t>(len);
   }
+  CountRx(c, p, packets, bytes);
   size_t np = static_cast<size_t>(n);
   if (p->gro) {
     np = CoalesceLoop(p->buf, p->offsets, p->lengths, p->gso, p->addrs, p->ports, np, p->maxLen, p->prefixLen, p->cOff,
@@ -362,21 +435,22 @@ bool RunUdp(Port* p, int64_t now) {
   for (size_t q = 0; q < np; q++) {
     int32_t off = p->gro ? p->cOff[q] : p->offsets[q];
     int32_t len = p->gro ? p->cLen[q] : p->lengths[q];
-    size_t mss = p->gro && p->cGso[q] > 0 ? static_cast<size_t>(p->cGso[q]) : 0;
+    int32_t g = p->gro ? p->cGso[q] : 0;
+    size_t mss = g > 0 ? static_cast<size_t>(g) : 0;
     size_t slot = p->gro ? static_cast<size_t>(p->cSlot[q]) : q;
     bool done = false;
+    uint8_t* d = p->buf + off;
     if (len > static_cast<int32_t>(p->prefixLen)) {
       Key k{};
-      k.ingress = p->fd;
+      k.ingress = p->keyFd;
       k.outerAddr = p->addrs[slot];
       k.outerPort = p->ports[slot];
-      uint8_t* d = p->buf + off;
-      done = Forward(p, k, d + p->prefixLen, static_cast<size_t>(len) - p->prefixLen, mss, d, now);
+      done = Forward(c, p, k, d + p->prefixLen, static_cast<size_t>(len) - p->prefixLen, mss, d, now);
     }
-    if (!done) Pend(p, q);
+    if (!done) Miss(c, p, q, d, len, g, p->addrs[slot], p->ports[slot]);
   }
-  Flush(p->buf);
-  return p->pending[0] > 0;
+  Flush(c, p->buf);
+  return c.index > 0 ? c.pushed : p->pending[0] > 0;
 }
 
 // --- JS API -------------------------------------------------------------------
@@ -462,7 +536,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   if (Port* old = FindPort(fd)) DropPort(old);
-  p->fd = fd;
+  p->fd = p->keyFd = fd;
   p->kind = static_cast<int>(kind);
   p->dev = st.st_dev;
   p->ino = st.st_ino;
@@ -473,7 +547,7 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
   p->useGso = (flags & 1) != 0;
   p->pending[0] = 0;
   portList.push_back(p);
-  if (table.empty()) table.assign(kTableSize, Entry{});
+  EnsureTable();
   return Napi::Value();
 }
 
@@ -500,7 +574,7 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
       !CheckRange(env, fn, "ipOff..ipOff+ipLen", ipOff, ipLen, buf.len) ||
       !CheckRange(env, fn, "prefixOff..prefixOff+prefixLen", prefixOff, prefixLen, buf.len))
     return Napi::Value();
-  if (table.empty()) table.assign(kTableSize, Entry{});
+  EnsureTable();
   Key k{};
   k.ingress = static_cast<int32_t>(ingress);
   k.outerAddr = static_cast<uint32_t>(outerAddr);
@@ -509,6 +583,7 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
   if (!KeyOf(buf.data + ipOff, static_cast<size_t>(ipLen), &k, &x)) return Napi::Boolean::New(env, false);
   int64_t now = NowNs();
   size_t h = Hash(k);
+  WriteLock lock;
   Entry* slot = nullptr;
   for (size_t i = 0; i < kProbe; i++) {
     Entry& e = table[(h + i) & (kTableSize - 1)];
@@ -524,11 +599,7 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
       Entry& e = table[(h + i) & (kTableSize - 1)];
       if (e.expires < slot->expires) slot = &e;
     }
-    stats.evictions++;
-  }
-  if (slot->expires == 0 || memcmp(&slot->key, &k, sizeof k) != 0) {
-    slot->packets = slot->bytes = 0;
-    slot->pendingRun = 0;
+    mainCtx.stats.evictions++;
   }
   slot->key = k;
   slot->expires = now + ttlMs * 1000000;
@@ -540,34 +611,43 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
   slot->peerPort = static_cast<uint16_t>(peerPort);
   slot->prefixLen = static_cast<uint8_t>(prefixLen);
   if (prefixLen > 0) memcpy(slot->prefix, buf.data + prefixOff, static_cast<size_t>(prefixLen));
-  stats.installs++;
+  mainCtx.stats.installs++;
   return Napi::Boolean::New(env, true);
 }
 
-// fastPathForget(fd): the fd is about to close — its port and every entry in or out through it go.
-Napi::Value Forget(const Napi::CallbackInfo& info) {
-  int fd;
-  if (!ArgFd(info, 0, "fastPathForget", &fd)) return Napi::Value();
-  if (Port* p = FindPort(fd)) DropPort(p);
-  for (size_t i = 0; i < fdCounters.size(); i++) {
-    if (fdCounters[i].fd == fd) {
-      fdCounters.erase(fdCounters.begin() + static_cast<long>(i));
-      break;
-    }
-  }
-  for (Entry& e : table)
-    if (e.expires != 0 && (e.key.ingress == fd || e.outFd == fd)) e.expires = 0;
-  return Napi::Value();
-}
-
-// fastPathClear(): every entry goes (a policy change): flows go through JS again.
+// fastPathClear(): every entry goes (a policy change): flows go through JS again, on every thread.
 Napi::Value Clear(const Napi::CallbackInfo&) {
+  WriteLock lock;
   for (Entry& e : table) e.expires = 0;
   return Napi::Value();
 }
 
-// fastPathStats() -> counters; fastPathFdStats(fd) -> { rxPackets, rxBytes, txPackets, txBytes } of the
-// packets the fast path read from / wrote to fd (zeros when none).
+void Totals(Stats& s) {
+  const Stats& m = mainCtx.stats;
+  s.installs += m.installs;
+  s.hits += m.hits;
+  s.misses += m.misses;
+  s.toJs += m.toJs;
+  s.evictions += m.evictions;
+  s.txDrops += m.txDrops;
+  s.ringDrops += m.ringDrops;
+  s.wakeups += m.wakeups;
+  SumThreadStats(&s);
+}
+
+void SetStats(Napi::Object o, const Stats& s) {
+  o.Set("installs", static_cast<double>(s.installs));
+  o.Set("hits", static_cast<double>(s.hits));
+  o.Set("misses", static_cast<double>(s.misses));
+  o.Set("toJs", static_cast<double>(s.toJs));
+  o.Set("evictions", static_cast<double>(s.evictions));
+  o.Set("txDrops", static_cast<double>(s.txDrops));
+  o.Set("ringDrops", static_cast<double>(s.ringDrops));
+}
+
+// fastPathStats() -> counters summed over every datapath thread; fastPathFdStats(fd) ->
+// { rxPackets, rxBytes, txPackets, txBytes } of the packets the fast path read from / wrote to fd
+// (for an endpoint's queue 0 or the main underlay socket: with its other queues / sockets).
 Napi::Value GetStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -575,12 +655,9 @@ Napi::Value GetStats(const Napi::CallbackInfo& info) {
   double live = 0;
   for (const Entry& e : table) live += e.expires > now ? 1 : 0;
   o.Set("entries", live);
-  o.Set("installs", static_cast<double>(stats.installs));
-  o.Set("hits", static_cast<double>(stats.hits));
-  o.Set("misses", static_cast<double>(stats.misses));
-  o.Set("toJs", static_cast<double>(stats.toJs));
-  o.Set("evictions", static_cast<double>(stats.evictions));
-  o.Set("txDrops", static_cast<double>(stats.txDrops));
+  Stats s;
+  Totals(s);
+  SetStats(o, s);
   return o;
 }
 
@@ -590,6 +667,7 @@ Napi::Value GetFdStats(const Napi::CallbackInfo& info) {
   FdCounters c{fd, 0, 0, 0, 0};
   for (const FdCounters& x : fdCounters)
     if (x.fd == fd) c = x;
+  SumThreadFdStats(fd, &c.rxPackets, &c.rxBytes, &c.txPackets, &c.txBytes);
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("rxPackets", static_cast<double>(c.rxPackets));
   o.Set("rxBytes", static_cast<double>(c.rxBytes));
@@ -598,9 +676,95 @@ Napi::Value GetFdStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fastPathPeerStats() -> [{ addr, port, txPackets, txBytes, rxPackets, rxBytes }]: what the fast path
+// (every thread) forwarded to / received from each peer (underlay address:port).
+struct PeerSum {
+  uint64_t key, txP, txB, rxP, rxB;
+};
+void AddPeers(const Ctx& c, void* arg) {
+  auto* sums = static_cast<std::vector<PeerSum>*>(arg);
+  for (const PeerSlot& s : c.peers) {
+    uint64_t k = s.key.load(std::memory_order_acquire);
+    if (k == 0) continue;
+    PeerSum* into = nullptr;
+    for (PeerSum& x : *sums)
+      if (x.key == k) into = &x;
+    if (into == nullptr) {
+      sums->push_back(PeerSum{k, 0, 0, 0, 0});
+      into = &sums->back();
+    }
+    into->txP += s.txPackets;
+    into->txB += s.txBytes;
+    into->rxP += s.rxPackets;
+    into->rxB += s.rxBytes;
+  }
+}
+
+Napi::Value GetPeerStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<PeerSum> sums;
+  ForEachCtx(AddPeers, &sums);
+  Napi::Array a = Napi::Array::New(env, sums.size());
+  for (size_t i = 0; i < sums.size(); i++) {
+    uint64_t k = sums[i].key - 1;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("addr", static_cast<double>(static_cast<uint32_t>(k >> 16)));
+    o.Set("port", static_cast<double>(k & 0xffff));
+    o.Set("txPackets", static_cast<double>(sums[i].txP));
+    o.Set("txBytes", static_cast<double>(sums[i].txB));
+    o.Set("rxPackets", static_cast<double>(sums[i].rxP));
+    o.Set("rxBytes", static_cast<double>(sums[i].rxB));
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
 }  // namespace
 
+Ctx& MainCtx() { return mainCtx; }
+
+void EnsureTable() {
+  if (!table.empty()) return;
+  WriteLock lock;
+  table.assign(kTableSize, Entry{});
+  mainCtx.pendRun.assign(kTableSize, 0);
+}
+
+bool RunPort(Ctx& c, Port* p, int64_t now, int* readErr) {
+  *readErr = 0;
+  c.runId++;
+  c.pushed = false;
+  if (c.pendRun.size() != kTableSize) c.pendRun.assign(kTableSize, 0);
+  return p->kind == kUdp ? RunUdp(c, p, now, readErr) : RunTun(c, p, now, readErr);
+}
+
+void ForgetEntries(int fd) {
+  for (Entry& e : table)
+    if (e.expires != 0 && (e.key.ingress == fd || e.outFd == fd)) e.expires = 0;
+}
+
+void MainPacketTotals(uint64_t* rx, uint64_t* tx) {
+  for (const FdCounters& c : fdCounters) {
+    *rx += c.rxPackets;
+    *tx += c.txPackets;
+  }
+}
+
+// Forgets the JS thread's port and counters of fd (datapath.cc's Forget calls it under the lock).
+void ForgetMainPort(int fd) {
+  if (Port* p = FindPort(fd)) DropPort(p);
+  for (size_t i = 0; i < fdCounters.size(); i++) {
+    if (fdCounters[i].fd == fd) {
+      fdCounters.erase(fdCounters.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+}
+
+}  // namespace fp
+
 bool FastPathOnReadable(int fd) {
+  using namespace fp;
   Port* p = FindPort(fd);
   if (p == nullptr) return true;
   struct stat st;
@@ -609,18 +773,19 @@ bool FastPathOnReadable(int fd) {
     return true;
   }
   if (p->pending[0] != 0) return true;  // JS has not taken the last leftovers yet
-  runId++;
-  int64_t now = NowNs();
-  return p->kind == kUdp ? RunUdp(p, now) : RunTun(p, now);
+  int err;
+  return RunPort(mainCtx, p, NowNs(), &err);
 }
 
 void InitFastPath(Napi::Env env, Napi::Object exports) {
+  using namespace fp;
   exports.Set("fastPathAttach", Napi::Function::New(env, Attach, "fastPathAttach"));
   exports.Set("fastPathInstall", Napi::Function::New(env, Install, "fastPathInstall"));
-  exports.Set("fastPathForget", Napi::Function::New(env, Forget, "fastPathForget"));
   exports.Set("fastPathClear", Napi::Function::New(env, Clear, "fastPathClear"));
   exports.Set("fastPathStats", Napi::Function::New(env, GetStats, "fastPathStats"));
   exports.Set("fastPathFdStats", Napi::Function::New(env, GetFdStats, "fastPathFdStats"));
+  exports.Set("fastPathPeerStats", Napi::Function::New(env, GetPeerStats, "fastPathPeerStats"));
+  InitDatapath(env, exports);  // datapath.cc: fastPathForget and the datapath threads
 }
 
 }  // namespace sluice

@@ -12,4 +12,7 @@ bool FastPathOnReadable(int fd);
 
 void InitFastPath(Napi::Env env, Napi::Object exports);
 
+// datapath.cc: fastPathForget and the native datapath threads.
+void InitDatapath(Napi::Env env, Napi::Object exports);
+
 }  // namespace sluice

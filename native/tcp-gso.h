@@ -7,6 +7,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -65,18 +66,34 @@ void StoreTcpPartialChecksum(uint8_t* ip, const TcpInfo& t);
 // Whether the TCP checksum of the packet verifies.
 bool TcpChecksumValid(const uint8_t* ip, const TcpInfo& t);
 
-// Offload counters, per process (the addon runs its data path on one thread;
-// relaxed counting is all the stats need).
+// A counter bumped from any datapath thread (the JS thread and the native
+// ones, native/datapath.cc): a relaxed atomic, so counts are never lost or
+// torn; stats read it with a relaxed load.
+struct RelaxedCounter {
+  std::atomic<uint64_t> v{0};
+  void operator++(int) { v.fetch_add(1, std::memory_order_relaxed); }
+  RelaxedCounter& operator+=(uint64_t n) {
+    v.fetch_add(n, std::memory_order_relaxed);
+    return *this;
+  }
+  RelaxedCounter& operator=(uint64_t n) {
+    v.store(n, std::memory_order_relaxed);
+    return *this;
+  }
+  operator uint64_t() const { return v.load(std::memory_order_relaxed); }
+};
+
+// Offload counters, per process, summed over every datapath thread.
 struct OffloadCounters {
-  uint64_t tunGsoRead = 0;        // super-packets read from TUNs
-  uint64_t tunBadVnet = 0;        // TUN reads dropped: unsupported or inconsistent virtio header
-  uint64_t gsoSegments = 0;       // segments cut from super-packets (UDP or TUN without offload)
-  uint64_t udpGsoSends = 0;       // sendmmsg messages carrying UDP_SEGMENT
-  uint64_t udpGsoDisabled = 0;    // 1 once the kernel refused UDP_SEGMENT (EIO/EINVAL)
-  uint64_t groMessages = 0;       // received datagrams that were UDP_GRO trains
-  uint64_t groMerged = 0;         // TCP segments appended to a super-packet
-  uint64_t groBadChecksum = 0;    // segments not merged because their TCP checksum failed
-  uint64_t groSuperPackets = 0;   // super-packets produced by coalescing
+  RelaxedCounter tunGsoRead;        // super-packets read from TUNs
+  RelaxedCounter tunBadVnet;        // TUN reads dropped: unsupported or inconsistent virtio header
+  RelaxedCounter gsoSegments;       // segments cut from super-packets (UDP or TUN without offload)
+  RelaxedCounter udpGsoSends;       // sendmmsg messages carrying UDP_SEGMENT
+  RelaxedCounter udpGsoDisabled;    // 1 once the kernel refused UDP_SEGMENT (EIO/EINVAL)
+  RelaxedCounter groMessages;       // received datagrams that were UDP_GRO trains
+  RelaxedCounter groMerged;         // TCP segments appended to a super-packet
+  RelaxedCounter groBadChecksum;    // segments not merged because their TCP checksum failed
+  RelaxedCounter groSuperPackets;   // super-packets produced by coalescing
 };
 extern OffloadCounters offloadCounters;
 

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -78,8 +79,8 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
-// Process-wide: set once the kernel refused UDP_SEGMENT.
-bool gsoRefused = false;
+// Process-wide: set once the kernel refused UDP_SEGMENT (by any datapath thread).
+std::atomic<bool> gsoRefused{false};
 
 struct Batch {
   uint8_t* buf;

@@ -73,19 +73,28 @@ bool SetBuf(Napi::Env env, int fd, int force, int plain, const char* plainName, 
   return false;
 }
 
-// udpOpen(bindAddr, port, bufBytes) -> fd: non-blocking, close-on-exec IPv4
+// udpOpen(bindAddr, port, bufBytes[, flags]) -> fd: non-blocking, close-on-exec IPv4
 // UDP socket bound to bindAddr:port (port 0 = kernel's choice). bufBytes
-// sets SO_RCVBUF/SO_SNDBUF; 0 keeps the system defaults.
+// sets SO_RCVBUF/SO_SNDBUF; 0 keeps the system defaults. flags 1: SO_REUSEPORT
+// before bind (one socket per datapath thread on one address:port).
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   const char* fn = "udpOpen";
   Napi::Env env = info.Env();
-  int64_t addr, port, bufBytes;
+  int64_t addr, port, bufBytes, flags = 0;
   if (!ArgInt(info, 0, fn, "bindAddr", 0, UINT32_MAX, &addr) || !ArgInt(info, 1, fn, "port", 0, 65535, &port) ||
-      !ArgInt(info, 2, fn, "bufBytes", 0, INT32_MAX, &bufBytes))
+      !ArgInt(info, 2, fn, "bufBytes", 0, INT32_MAX, &bufBytes) ||
+      (info.Length() > 3 && !info[3].IsUndefined() && !ArgInt(info, 3, fn, "flags", 0, 1, &flags)))
     return Napi::Value();
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ThrowErrno(env, errno, "socket");
+    return Napi::Value();
+  }
+  int one = 1;
+  if ((flags & 1) != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "setsockopt", "SO_REUSEPORT");
     return Napi::Value();
   }
   if (bufBytes > 0 && (!SetBuf(env, fd, SO_RCVBUFFORCE, SO_RCVBUF, "SO_RCVBUF", static_cast<int>(bufBytes)) ||

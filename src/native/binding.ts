@@ -65,7 +65,45 @@ export interface FastPathStats {
   evictions: number;
   /** Packets forwarded natively that the kernel refused. */
   txDrops: number;
+  /** Misses of native datapath threads dropped because their ring to JS was full. */
+  ringDrops: number;
 }
+
+/** Per-thread fast-path counters (datapathThreadStats; index 0 is the JS thread). */
+export interface DatapathThreadStats {
+  hits: number;
+  misses: number;
+  toJs: number;
+  txDrops: number;
+  ringDrops: number;
+  /** Times the thread woke the JS thread for its misses. */
+  wakeups: number;
+  /** Packets (datagrams) the thread's fast path read, whether forwarded natively or left to JS. */
+  rxPackets: number;
+  /** Packets the thread's fast path sent. */
+  txPackets: number;
+}
+
+/**
+ * What the native fast path (every thread) forwarded to and received from one peer, by its
+ * underlay address:port. Packets count segments of super-packets; bytes are inner IP bytes as the
+ * segments carry them (overlay header not included). The JS pipeline counts its own packets.
+ */
+export interface FastPathPeerStats {
+  /** Underlay IPv4 address (host order) and UDP port of the peer. */
+  addr: number;
+  port: number;
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+}
+
+/** udpOpen `flags`. */
+export const UdpOpenFlags = {
+  /** SO_REUSEPORT before bind: one socket per datapath thread on the same address:port. */
+  ReusePort: 1,
+} as const;
 
 /** Process-wide offload counters of the addon (see native/tcp-gso.h). */
 export interface OffloadStats {
@@ -171,8 +209,11 @@ export interface NativeBinding {
   writeBatchGso(
     fd: number, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, count: number, vnet: 0 | 1,
   ): number;
-  /** Non-blocking IPv4 UDP socket bound to bindAddr:port (0 = any); bufBytes sets SO_RCVBUF/SO_SNDBUF (0 = defaults). Returns the fd. */
-  udpOpen(bindAddr: number, port: number, bufBytes: number): number;
+  /**
+   * Non-blocking IPv4 UDP socket bound to bindAddr:port (0 = any); bufBytes sets SO_RCVBUF/SO_SNDBUF (0 = defaults);
+   * flags: UdpOpenFlags (default 0). Returns the fd.
+   */
+  udpOpen(bindAddr: number, port: number, bufBytes: number, flags?: number): number;
   udpLocalPort(fd: number): number;
   /**
    * One recvmmsg(MSG_DONTWAIT) of up to min(count, 1024) datagrams; datagram i
@@ -256,13 +297,59 @@ export interface NativeBinding {
     outerAddr: number, outerPort: number, outFd: number, flags: number, mtu: number, peerAddr: number, peerPort: number,
     ttlMs: number,
   ): boolean;
-  /** Before closing fd: drops its port, its counters and every entry in or out through it. */
+  /**
+   * Before closing fd: drops its port (on every datapath thread; for an endpoint's queue 0 also its
+   * other queues' ports), its counters and every entry in or out through it. When it returns, no
+   * datapath thread uses fd.
+   */
   fastPathForget(fd: number): void;
   /** Drops every entry (e.g. after a policy change): flows go through JS again. */
   fastPathClear(): void;
+  /** Counters summed over every datapath thread. */
   fastPathStats(): FastPathStats;
-  /** Packets the fast path read from / wrote to fd. */
+  /**
+   * Packets the fast path read from / wrote to fd, on every thread: for an endpoint's queue 0 with its
+   * other queues, for the main underlay socket with the other threads' sockets.
+   */
   fastPathFdStats(fd: number): { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number };
+  /** Per-peer counters of the native fast path (allocates: for /metrics, not per batch). */
+  fastPathPeerStats(): FastPathPeerStats[];
+  /**
+   * Starts datapath threads 1..threads-1 (none for 1): each blocks in epoll_wait over the fds attached
+   * to it (datapathAttach) and runs the fast path on them at once, with its own batch memory (`count`
+   * packets of up to maxLen after 64 bytes of headroom). Their misses are queued in a ring of
+   * ringBytes per thread (full: dropped, counted as ringDrops) and onMisses() is called on the JS
+   * thread to drain them (datapathDrain). flags: FastPathAttach (UdpGso, UdpGro: how the sockets
+   * attached are used). realtime 1..99: SCHED_FIFO for the threads. Returns 0, or the errno of the
+   * refusal of SCHED_FIFO (the threads run anyway). Throws ERR_DATAPATH_RUNNING if already started.
+   */
+  datapathStart(threads: number, onMisses: () => void, count: number, maxLen: number, prefixLen: number, flags: number,
+    ringBytes: number, realtime: number): number;
+  /** Stops and joins the datapath threads (idempotent); the fds attached stay open. */
+  datapathStop(): void;
+  /**
+   * Thread `thread` (1..threads-1) polls fd: kind FastPathKind.TunPlain/TunVnet, a queue of the
+   * endpoint whose queue 0 is keyFd (flows are keyed by keyFd); FastPathKind.Udp, a socket of the
+   * SO_REUSEPORT group of the main underlay socket keyFd. Undone by fastPathForget(fd or keyFd).
+   */
+  datapathAttach(thread: number, fd: number, kind: number, keyFd: number): void;
+  /**
+   * Moves up to `count` misses of the datapath threads into slots 0..n-1 of a batch and returns n:
+   * packet i at buf[offsets[i], +lengths[i]) (-1: a truncated datagram), from fds[i] (an endpoint's
+   * queue 0, or the main underlay socket: then an overlay datagram from addrs[i]:ports[i]),
+   * gso[i] = MSS of a TCP super-packet, else 0. n < count: the rings are empty (onMisses is called
+   * again for the next miss); n === count: call again.
+   */
+  datapathDrain(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, addrs: Uint32Array,
+    ports: Uint16Array, fds: Int32Array, count: number, maxLen: number): number;
+  /** Per-thread counters, index 0 the JS thread. */
+  datapathThreadStats(): DatapathThreadStats[];
+  /**
+   * Steers the datagrams of fd's SO_REUSEPORT group (`sockets` sockets, in bind order) by a
+   * symmetric hash of the inner IPv4 packet behind prefixLen bytes of overlay header (classic BPF,
+   * SO_ATTACH_REUSEPORT_CBPF), so a flow lands on the same thread index on both hosts.
+   */
+  udpSetSteering(fd: number, prefixLen: number, sockets: number): void;
   /** The addon's process-wide offload counters (allocates: for stats, not per batch). */
   offloadStats(): OffloadStats;
   Poller: PollerConstructor;
@@ -281,7 +368,8 @@ const EXPORTS: readonly (keyof NativeBinding)[] = [
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
   'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
   'offloadStats', 'setRealtime', 'fastPathAttach', 'fastPathInstall', 'fastPathForget', 'fastPathClear',
-  'fastPathStats', 'fastPathFdStats',
+  'fastPathStats', 'fastPathFdStats', 'fastPathPeerStats', 'datapathStart', 'datapathStop', 'datapathAttach',
+  'datapathDrain', 'datapathThreadStats', 'udpSetSteering',
 ];
 
 /** The package root: the nearest ancestor of this module holding package.json (works from src/ and dist/src/). */
