@@ -214,7 +214,7 @@ async function revalidation(w: Workload, mode: 'pool' | 'inline', flows: number)
   const reval = new PolicyEnforcer({ mode, pool: { threads: THREADS }, timers: false, cache: { max: flows * 2 } });
   try {
     reval.setSnapshot(w.snapshot);
-    for (const e of gate.flows()) { e.linked = false; e.next = undefined; reval.cache.link(e); }
+    for (const e of gate.flows()) reval.cache.insert(e);
     if (mode === 'pool') await reval.revalidated(); // workers up and holding the snapshot
     const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();

@@ -1,8 +1,24 @@
-// The stateful flow cache: FlowKey -> FlowEntry, conntrack-like.
+// The stateful flow cache: FlowKey -> flow, conntrack-like, as a struct of
+// arrays. A flow is a slot number; its fields are typed-array columns, so a
+// million cached flows are ~80 MB of flat memory and no objects for the GC.
 //
-//   lru-cache<int32, FlowEntry>  key = FlowKey.hashSymmetric() (a Smi: no string,
-//                                no BigInt per packet); value = the head of a
-//                                collision chain linked through FlowEntry.next
+//   key          hash Int32 (FlowKey.hashSymmetric), kind Int32 (family|proto|
+//                icmp type|code), ports Int32 (src<<16|dst), src/dst Int32
+//                (IPv4 addresses; for IPv6 src is a row of the v6 side table
+//                holding all 8 words, dst unused)
+//   hash table   buckets Int32 (pow2 >= capacity) -> chain through next Int32
+//   LRU          lruPrev/lruNext Int32, head = most recently used
+//   state        flags Uint8 (FlowState | LINKED | REVALIDATING), tcp Uint8
+//   verdict      generation Uint32, verdict Int32 (an id in the VerdictTable:
+//                decision, policy and rule per direction, interned)
+//   endpoints    from/to Uint16 (EndpointIndex; 0 = the remote side)
+//   times        lastSeen/expires Uint32, ms relative to a base (rebased before
+//                they overflow; expires 0xffffffff = never)
+//   counters     fwd/rev packets Uint32, fwd/rev bytes Float64
+//
+// Slot 0 is never linked: the "detached" scratch slot where a flow that cannot
+// be cached (its chain is full of pending flows) is decided and logged anyway.
+// Columns grow by doubling up to max + 1 slots; nothing is preallocated for max.
 //
 // Both directions of a flow hash alike, so one lookup finds the entry for a
 // packet or for its reply. An Allowed entry matches its own key and its reverse
@@ -10,22 +26,26 @@
 // denied: both directions drop); a Denied entry matches only its own key (a
 // reply-direction packet is a flow of its own and gets its own verdict).
 //
-// Bounded by `max` chains (LRU eviction, so a flood of new flows cannot grow
-// memory) and by `maxChain` entries per chain. Expiry is lazy — checked on lookup
-// against a coarse clock the owner advances once per batch (setNow) — plus a
-// periodic sweep (sweepChunk) over a dump of the keys. No per-entry timers.
+// Bounded by `max` flows (the least recently used is evicted first, so a flood of
+// new flows cannot grow memory) and by `maxChain` flows per hash value. Expiry is
+// lazy — checked on lookup against a coarse clock the owner advances once per
+// batch (setNow) — plus a periodic sweep (forEachIn) over a dump of the slots.
+// No per-entry timers. Lookups, hits and counting allocate nothing.
 
-import { LRUCache } from 'lru-cache';
 import type { Endpoint } from '../dataplane/endpoint.js';
-import type { FlowKey } from '../packet/flow-key.js';
+import { FlowKey } from '../packet/flow-key.js';
+import { icmpPeerType } from '../packet/icmp.js';
 import { TcpFlag } from '../packet/tcp.js';
 import { IpProto } from '../packet/proto.js';
+import type { Decision } from '../workers/batch-format.js';
+import { EndpointIndex } from './endpoint-index.js';
 import { FlowEntry, FlowState, TcpBits } from './flow-entry.js';
+import { NO_VERDICT, VerdictTable, type VerdictTuple } from './verdict-table.js';
 
 export interface FlowCacheOptions {
-  /** Most chains (≈ flows) kept; the least recently used is evicted (default 1,000,000). */
+  /** Most flows kept; the least recently used is evicted (default 1,000,000). */
   max?: number;
-  /** Most entries per hash chain (default 8); bounds the cost of hash collisions. */
+  /** Most entries per hash value (default 8); bounds the cost of hash collisions. */
   maxChain?: number;
   /** TCP: idle timeout once a reply was seen (default 10 min). */
   tcpEstablishedMs?: number;
@@ -39,10 +59,13 @@ export interface FlowCacheOptions {
   otherIdleMs?: number;
   /** Hash function (default FlowKey.hashSymmetric); tests inject collisions. Must be direction-independent. */
   hash?: (key: FlowKey) => number;
+  /** Slots allocated at first (default 1024, at most max + 1); the columns double from there. */
+  initialSlots?: number;
 }
 
 export interface FlowCacheStats {
   flows: number;
+  /** Distinct hash values among the cached flows. */
   chains: number;
   evicted: number;
   expired: number;
@@ -51,14 +74,53 @@ export interface FlowCacheStats {
 
 function timeout(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !(v > 0)) throw new TypeError(`FlowCache: ${name} must be a positive number of ms, got ${String(v)}`);
+  if (typeof v !== 'number' || !(v > 0) || v >= MAX_REL) {
+    throw new TypeError(`FlowCache: ${name} must be a positive number of ms below 2^31, got ${String(v)}`);
+  }
   return v;
 }
 
 /** UDP-Lite (RFC 3828): ports like UDP. */
 const UDPLITE = 136;
 
+/** The scratch slot for flows decided but not cached. */
+export const DETACHED = 0;
+
+/** flags: the low 3 bits are the FlowState. */
+const STATE_MASK = 7;
+const LINKED = 8;
+const REVALIDATING = 16;
+
+/** `expires` of a flow that never expires (pending). */
+const NEVER = 0xffffffff;
+/** Relative times are rebased once they pass this (so now + any timeout fits a Uint32). */
+const MAX_REL = 2 ** 31;
+
+/** Words per row of the IPv6 side table: src0..3, dst0..3. */
+const V6_WORDS = 8;
+
 const symmetricHash = (k: FlowKey): number => k.hashSymmetric();
+
+/** kind column: family, protocol, ICMP type and code of a key. */
+function kindOf(family: number, protocol: number, icmpType: number, icmpCode: number): number {
+  return (family << 24) | (protocol << 16) | (icmpType << 8) | icmpCode;
+}
+
+/** The kind of `k` reversed: an echo-style ICMP type becomes its peer (FlowKey.reverse). */
+function reverseKindOf(k: FlowKey): number {
+  let type = k.icmpType;
+  if (k.protocol === IpProto.ICMP || k.protocol === IpProto.ICMPv6) {
+    const peer = icmpPeerType(k.family, type);
+    if (peer >= 0) type = peer;
+  }
+  return kindOf(k.family, k.protocol, type, k.icmpCode);
+}
+
+function grown<T extends Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
 
 export class FlowCache {
   readonly max: number;
@@ -70,22 +132,73 @@ export class FlowCache {
   readonly otherIdleMs: number;
   /** The coarse clock (ms), advanced by setNow. */
   now = 0;
-  /** Set by lookup(): the packet is in the reply direction of the returned entry. */
+  /** Set by lookup(): the packet is in the reply direction of the returned slot. */
   reverse = false;
-  /** Entries linked into chains. */
+  /** Flows linked (cached). */
   size = 0;
   evicted = 0;
   expired = 0;
   chainFull = 0;
-  readonly #lru: LRUCache<number, FlowEntry>;
-  readonly #hash: (key: FlowKey) => number;
-  readonly #chainScratch: FlowEntry[] = [];
+  /**
+   * Called when a Pending flow leaves the cache other than by remove() — evicted, or replaced
+   * by a new flow with the same key — so its owner can detach its in-flight handle.
+   */
+  onPendingUnlinked: ((slot: number) => void) | undefined = undefined;
+
+  readonly endpoints = new EndpointIndex();
+  readonly verdicts = new VerdictTable();
+  readonly #hashFn: (key: FlowKey) => number;
+
+  // --- columns (see the header) ---
+  #capacity: number;
+  #hash: Int32Array;
+  #next: Int32Array;
+  #lruPrev: Int32Array;
+  #lruNext: Int32Array;
+  #kind: Int32Array;
+  #ports: Int32Array;
+  #src: Int32Array;
+  #dst: Int32Array;
+  #flags: Uint8Array;
+  #tcp: Uint8Array;
+  #gen: Uint32Array;
+  #verdict: Int32Array;
+  #from: Uint16Array;
+  #to: Uint16Array;
+  #lastSeen: Uint32Array;
+  #expires: Uint32Array;
+  #fwdPackets: Uint32Array;
+  #revPackets: Uint32Array;
+  #fwdBytes: Float64Array;
+  #revBytes: Float64Array;
+
+  #buckets: Int32Array;
+  #mask: number;
+  #chains = 0;
+  /** Slots ever used (1.. are allocated in order, then recycled through #freeHead). */
+  #used = 1;
+  #freeHead = -1;
+  #lruHead = -1;
+  #lruTail = -1;
+
+  // IPv6 side table: rows of V6_WORDS, recycled through a free stack.
+  #v6 = new Int32Array(16 * V6_WORDS);
+  #v6Used = 0;
+  #v6Free: number[] = [];
+
+  /** Times are stored as ms since #base; #nowRel = now - #base. */
+  #base = 0;
+  #nowRel = 0;
+
+  readonly #tmp = new FlowKey();
 
   constructor(opts: FlowCacheOptions = {}) {
     const max = opts.max ?? 1_000_000;
-    if (!Number.isInteger(max) || max < 1) throw new TypeError(`FlowCache: max must be a positive integer, got ${String(max)}`);
+    if (!Number.isInteger(max) || max < 1 || max >= 2 ** 30) throw new TypeError(`FlowCache: max must be a positive integer below 2^30, got ${String(max)}`);
     const maxChain = opts.maxChain ?? 8;
     if (!Number.isInteger(maxChain) || maxChain < 1) throw new TypeError(`FlowCache: maxChain must be a positive integer, got ${String(maxChain)}`);
+    const initial = opts.initialSlots ?? 1024;
+    if (!Number.isInteger(initial) || initial < 2) throw new TypeError(`FlowCache: initialSlots must be an integer >= 2, got ${String(initial)}`);
     this.max = max;
     this.maxChain = maxChain;
     this.tcpEstablishedMs = timeout('tcpEstablishedMs', opts.tcpEstablishedMs, 600_000);
@@ -93,177 +206,127 @@ export class FlowCache {
     this.tcpClosingMs = timeout('tcpClosingMs', opts.tcpClosingMs, 5_000);
     this.udpIdleMs = timeout('udpIdleMs', opts.udpIdleMs, 60_000);
     this.otherIdleMs = timeout('otherIdleMs', opts.otherIdleMs, 60_000);
-    this.#hash = opts.hash ?? symmetricHash;
-    this.#lru = new LRUCache<number, FlowEntry>({
-      max,
-      // Only evictions need bookkeeping; deletes and head replacements are done by us.
-      dispose: (head, _key, reason) => {
-        if (reason !== 'evict') return;
-        for (let e: FlowEntry | undefined = head; e !== undefined; e = e.next) {
-          e.linked = false;
-          this.size--;
-          this.evicted++;
-        }
-      },
-    });
+    this.#hashFn = opts.hash ?? symmetricHash;
+    const n = Math.min(initial, max + 1);
+    this.#capacity = n;
+    this.#hash = new Int32Array(n);
+    this.#next = new Int32Array(n);
+    this.#lruPrev = new Int32Array(n);
+    this.#lruNext = new Int32Array(n);
+    this.#kind = new Int32Array(n);
+    this.#ports = new Int32Array(n);
+    this.#src = new Int32Array(n);
+    this.#dst = new Int32Array(n);
+    this.#flags = new Uint8Array(n);
+    this.#tcp = new Uint8Array(n);
+    this.#gen = new Uint32Array(n);
+    this.#verdict = new Int32Array(n);
+    this.#from = new Uint16Array(n);
+    this.#to = new Uint16Array(n);
+    this.#lastSeen = new Uint32Array(n);
+    this.#expires = new Uint32Array(n);
+    this.#fwdPackets = new Uint32Array(n);
+    this.#revPackets = new Uint32Array(n);
+    this.#fwdBytes = new Float64Array(n);
+    this.#revBytes = new Float64Array(n);
+    this.#buckets = new Int32Array(bucketsFor(n)).fill(-1);
+    this.#mask = this.#buckets.length - 1;
   }
 
   setNow(now: number): void {
     this.now = now;
+    let rel = Math.floor(now - this.#base);
+    if (rel >= MAX_REL) {
+      this.#rebase(rel);
+      rel = Math.floor(now - this.#base);
+    }
+    this.#nowRel = rel > 0 ? rel : 0;
   }
 
-  /** Number of chains (LRU keys). */
+  /** Distinct hash values among the cached flows. */
   get chains(): number {
-    return this.#lru.size;
+    return this.#chains;
+  }
+
+  /** Slots the columns have room for now (grows by doubling up to max + 1). */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   stats(): FlowCacheStats {
-    return { flows: this.size, chains: this.#lru.size, evicted: this.evicted, expired: this.expired, chainFull: this.chainFull };
+    return { flows: this.size, chains: this.#chains, evicted: this.evicted, expired: this.expired, chainFull: this.chainFull };
   }
 
+  // --- the per-packet path ---------------------------------------------------------
+
   /**
-   * The entry for a packet with `key` leaving `from` / entering `to`, or undefined
-   * (miss). Sets `reverse`. Expired entries are removed on the way; an entry whose
-   * key matches but whose endpoints do not (the endpoint was replaced) is stale and
-   * removed too.
+   * The slot of the flow of a packet with `key` leaving `from` / entering `to`, or
+   * -1 (miss). Sets `reverse`; a hit becomes the most recently used. Expired flows
+   * are removed on the way; a flow whose key matches but whose endpoints do not (the
+   * endpoint was replaced) is stale and removed too. Allocates nothing.
    */
-  lookup(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): FlowEntry | undefined {
-    const h = this.#hash(key);
-    let e = this.#lru.get(h);
-    const now = this.now;
-    while (e !== undefined) {
-      const next = e.next;
-      if (e.equals(key)) {
-        if (e.state === FlowState.Pending) {
-          // A pending entry for other endpoints is left to resolve; create() replaces it.
-          if (e.from === from && e.to === to) {
-            this.reverse = false;
-            return e;
-          }
-        } else if (e.expiresAt <= now) {
-          this.#unlink(e);
-          this.expired++;
-        } else if (e.from !== from || e.to !== to) {
-          this.#unlink(e);
-        } else {
-          this.reverse = false;
-          return e;
-        }
-        e = next;
+  lookup(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): number {
+    const h = this.#hashFn(key);
+    const kind = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
+    const ports = (key.srcPort << 16) | key.dstPort;
+    const rkind = reverseKindOf(key);
+    const rports = (key.dstPort << 16) | key.srcPort;
+    const now = this.#nowRel;
+    const eps = this.endpoints;
+    let s = this.#buckets[h & this.#mask];
+    while (s >= 0) {
+      const next = this.#next[s];
+      if (this.#hash[s] !== h) {
+        s = next;
         continue;
       }
-      if ((e.state === FlowState.Allowed || e.state === FlowState.Revoked) && e.isReverseOf(key)) {
-        if (e.expiresAt <= now || e.from !== to || e.to !== from) {
-          this.#unlink(e);
-          if (e.expiresAt <= now) this.expired++;
-          e = next;
-          continue;
+      const state = this.#flags[s] & STATE_MASK;
+      if (this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) {
+        if (state === FlowState.Pending) {
+          // A pending flow for other endpoints is left to resolve; create() replaces it.
+          if (eps.at(this.#from[s]) === from && eps.at(this.#to[s]) === to) return this.#hit(s, false);
+        } else if (this.#expires[s] <= now) {
+          this.#unlink(s);
+          this.expired++;
+        } else if (eps.at(this.#from[s]) !== from || eps.at(this.#to[s]) !== to) {
+          this.#unlink(s);
+        } else {
+          return this.#hit(s, false);
         }
-        this.reverse = true;
-        return e;
+      } else if ((state === FlowState.Allowed || state === FlowState.Revoked) &&
+          this.#kind[s] === rkind && this.#ports[s] === rports && this.#sameAddrs(s, key, true)) {
+        if (this.#expires[s] <= now) {
+          this.#unlink(s);
+          this.expired++;
+        } else if (eps.at(this.#from[s]) !== to || eps.at(this.#to[s]) !== from) {
+          this.#unlink(s);
+        } else {
+          return this.#hit(s, true);
+        }
       }
-      e = next;
+      s = next;
     }
-    return undefined;
+    return -1;
   }
 
   /**
-   * The unexpired settled entry of the flow `key` belongs to, either direction (a
-   * reply only of an Allowed/Revoked entry), ignoring endpoints and recency. For
-   * ICMP errors, whose quoted packet names the flow.
-   */
-  peekFlow(key: FlowKey): FlowEntry | undefined {
-    for (let e = this.#lru.peek(this.#hash(key)); e !== undefined; e = e.next) {
-      if (e.state === FlowState.Pending || e.expiresAt <= this.now) continue;
-      if (e.equals(key)) return e;
-      if ((e.state === FlowState.Allowed || e.state === FlowState.Revoked) && e.isReverseOf(key)) return e;
-    }
-    return undefined;
-  }
-
-  /** The entry with exactly this key (either state), without touching recency or expiry. */
-  peekExact(key: FlowKey): FlowEntry | undefined {
-    for (let e = this.#lru.peek(this.#hash(key)); e !== undefined; e = e.next) if (e.equals(key)) return e;
-    return undefined;
-  }
-
-  /** A new Pending entry for `key`, linked; undefined when its chain is full of pending entries. */
-  create(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): FlowEntry | undefined {
-    const e = new FlowEntry();
-    e.copyFrom(key);
-    e.hashKey = this.#hash(key);
-    e.from = from;
-    e.to = to;
-    e.created = e.lastSeen = this.now;
-    return this.link(e) ? e : undefined;
-  }
-
-  /**
-   * Links `e` into its chain (again, after an eviction), replacing any linked entry
-   * with the same key. A full chain gives up its least recently seen settled entry;
-   * if all are pending, `e` is not linked and false is returned.
-   */
-  link(e: FlowEntry): boolean {
-    if (e.linked) return true;
-    const h = e.hashKey;
-    const head = this.#lru.get(h);
-    let n = 0;
-    let victim: FlowEntry | undefined;
-    for (let c = head; c !== undefined; c = c.next) {
-      if (c.equals(e)) {
-        this.#unlink(c);
-        return this.link(e);
-      }
-      n++;
-      if (c.state !== FlowState.Pending && (victim === undefined || c.lastSeen < victim.lastSeen)) victim = c;
-    }
-    if (n >= this.maxChain) {
-      this.chainFull++;
-      if (victim === undefined) return false;
-      this.#unlink(victim);
-      return this.link(e);
-    }
-    e.next = undefined;
-    e.linked = true;
-    this.size++;
-    if (head === undefined) {
-      this.#lru.set(h, e);
-    } else {
-      // Append after the head: the LRU value stays the same object.
-      e.next = head.next;
-      head.next = e;
-    }
-    return true;
-  }
-
-  /** Removes `e` from the cache (no-op when not linked). */
-  remove(e: FlowEntry): void {
-    this.#unlink(e);
-  }
-
-  /** Sets the idle expiry of a settled entry from its protocol and TCP state (not for closing TCP). */
-  refreshExpiry(e: FlowEntry): void {
-    if ((e.tcp & TcpBits.Closing) !== 0) return;
-    e.expiresAt = this.now + this.#idleOf(e);
-  }
-
-  /**
-   * Counts a packet of `len` bytes on `e` (reverse: reply direction) and advances
+   * Counts a packet of `len` bytes on slot `s` (reverse: reply direction) and advances
    * TCP state with its flags: FIN both ways or RST -> closing (expires after
-   * tcpClosingMs, not extended); a SYN without ACK on a closing entry starts over.
+   * tcpClosingMs, not extended); a SYN without ACK on a closing flow starts over.
    */
-  account(e: FlowEntry, reverse: boolean, len: number, tcpFlags: number): void {
+  account(s: number, reverse: boolean, len: number, tcpFlags: number): void {
     if (reverse) {
-      e.revPackets++;
-      e.revBytes += len;
+      this.#revPackets[s]++;
+      this.#revBytes[s] += len;
     } else {
-      e.fwdPackets++;
-      e.fwdBytes += len;
+      this.#fwdPackets[s]++;
+      this.#fwdBytes[s] += len;
     }
-    const now = this.now;
-    e.lastSeen = now;
-    if (e.protocol === IpProto.TCP) {
-      let t = e.tcp;
+    const now = this.#nowRel;
+    this.#lastSeen[s] = now;
+    const protocol = (this.#kind[s] >>> 16) & 0xff;
+    if (protocol === IpProto.TCP) {
+      let t = this.#tcp[s];
       if ((t & TcpBits.Closing) !== 0 && (tcpFlags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) t = 0;
       if (reverse) t |= TcpBits.SeenReverse;
       if ((tcpFlags & TcpFlag.FIN) !== 0) t |= reverse ? TcpBits.FinReverse : TcpBits.FinForward;
@@ -271,81 +334,541 @@ export class FlowCache {
       if ((t & TcpBits.Closing) === 0 &&
           ((t & TcpBits.Rst) !== 0 || (t & (TcpBits.FinForward | TcpBits.FinReverse)) === (TcpBits.FinForward | TcpBits.FinReverse))) {
         t |= TcpBits.Closing;
-        e.tcp = t;
-        e.expiresAt = now + this.tcpClosingMs;
+        this.#tcp[s] = t;
+        this.#expires[s] = now + this.tcpClosingMs;
         return;
       }
-      e.tcp = t;
+      this.#tcp[s] = t;
       if ((t & TcpBits.Closing) !== 0) return;
-      e.expiresAt = now + ((t & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs);
+      this.#expires[s] = now + ((t & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs);
       return;
     }
-    e.expiresAt = now + (e.protocol === IpProto.UDP || e.protocol === UDPLITE || e.protocol === IpProto.SCTP
+    this.#expires[s] = now + (protocol === IpProto.UDP || protocol === UDPLITE || protocol === IpProto.SCTP
       ? this.udpIdleMs : this.otherIdleMs);
   }
 
-  /** The hash keys of all chains, most recently used first (a dump for sweeps and revalidation). */
-  dumpKeys(): number[] {
-    return [...this.#lru.keys()];
+  // --- lookups that do not count as use ---------------------------------------------
+
+  /**
+   * The unexpired settled flow `key` belongs to, either direction (a reply only of an
+   * Allowed/Revoked flow), ignoring endpoints and recency; -1 if none. For ICMP
+   * errors, whose quoted packet names the flow.
+   */
+  peekFlow(key: FlowKey): number {
+    const h = this.#hashFn(key);
+    const kind = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
+    const ports = (key.srcPort << 16) | key.dstPort;
+    const rkind = reverseKindOf(key);
+    const rports = (key.dstPort << 16) | key.srcPort;
+    for (let s = this.#buckets[h & this.#mask]; s >= 0; s = this.#next[s]) {
+      if (this.#hash[s] !== h) continue;
+      const state = this.#flags[s] & STATE_MASK;
+      if (state === FlowState.Pending || this.#expires[s] <= this.#nowRel) continue;
+      if (this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) return s;
+      if ((state === FlowState.Allowed || state === FlowState.Revoked) &&
+          this.#kind[s] === rkind && this.#ports[s] === rports && this.#sameAddrs(s, key, true)) return s;
+    }
+    return -1;
+  }
+
+  /** The slot with exactly this key (any state), without touching recency or expiry; -1 if none. */
+  peekExact(key: FlowKey): number {
+    const h = this.#hashFn(key);
+    const kind = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
+    const ports = (key.srcPort << 16) | key.dstPort;
+    for (let s = this.#buckets[h & this.#mask]; s >= 0; s = this.#next[s]) {
+      if (this.#hash[s] === h && this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) return s;
+    }
+    return -1;
+  }
+
+  // --- creating and removing flows -----------------------------------------------------
+
+  /**
+   * A new Pending flow for `key`, linked as the most recently used, replacing a linked
+   * flow with the same key; -1 when its chain (flows of the same hash) is full of pending
+   * flows or the endpoint index is full. A full chain gives up its least recently seen
+   * settled flow; a full cache its least recently used flow.
+   */
+  create(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): number {
+    const h = this.#hashFn(key);
+    const kind = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
+    const ports = (key.srcPort << 16) | key.dstPort;
+    for (;;) {
+      let n = 0, victim = -1, same = -1;
+      for (let c = this.#buckets[h & this.#mask]; c >= 0; c = this.#next[c]) {
+        if (this.#hash[c] !== h) continue;
+        if (this.#kind[c] === kind && this.#ports[c] === ports && this.#sameAddrs(c, key, false)) {
+          same = c;
+          break;
+        }
+        n++;
+        if ((this.#flags[c] & STATE_MASK) !== FlowState.Pending && (victim < 0 || this.#lastSeen[c] < this.#lastSeen[victim])) victim = c;
+      }
+      if (same >= 0) {
+        this.#unlinkNotify(same);
+        continue;
+      }
+      if (n >= this.maxChain) {
+        this.chainFull++;
+        if (victim < 0) return -1;
+        this.#unlinkNotify(victim);
+        continue;
+      }
+      const fromIdx = this.endpoints.ref(from);
+      if (fromIdx < 0) return -1;
+      const toIdx = this.endpoints.ref(to);
+      if (toIdx < 0) {
+        this.endpoints.unref(fromIdx);
+        return -1;
+      }
+      const s = this.#alloc();
+      this.#init(s, h, key, fromIdx, toIdx);
+      this.#link(s);
+      return s;
+    }
   }
 
   /**
-   * Visits the entries of the chains `keys[start..end)` (those still present),
-   * without touching recency. `visit` may remove entries of the chain.
+   * Caches a flow given as an object (e.g. read out of another cache): its key, endpoints,
+   * state, verdict, TCP state, counters and expiry, as create() would link it. Returns its
+   * slot, or -1 as create() does.
    */
-  forEachIn(keys: readonly number[], start: number, end: number, visit: (e: FlowEntry) => void): void {
-    const chain = this.#chainScratch;
-    for (let i = start; i < end && i < keys.length; i++) {
-      let n = 0;
-      for (let e = this.#lru.peek(keys[i]); e !== undefined; e = e.next) chain[n++] = e;
-      for (let j = 0; j < n; j++) {
-        const e = chain[j];
-        chain[j] = undefined!;
-        if (e.linked) visit(e);
-      }
+  insert(e: FlowEntry): number {
+    const s = this.create(e, e.from, e.to);
+    if (s < 0) return s;
+    this.setState(s, e.state);
+    this.setVerdict(s, e.generation, e.egress, e.egressPolicy, e.egressRule, e.ingress, e.ingressPolicy, e.ingressRule);
+    this.#tcp[s] = e.tcp;
+    this.#fwdPackets[s] = e.fwdPackets;
+    this.#fwdBytes[s] = e.fwdBytes;
+    this.#revPackets[s] = e.revPackets;
+    this.#revBytes[s] = e.revBytes;
+    this.#lastSeen[s] = Math.max(0, Math.floor(e.lastSeen - this.#base));
+    this.#expires[s] = e.expiresAt === Infinity ? NEVER : Math.min(NEVER - 1, Math.max(0, Math.floor(e.expiresAt - this.#base)));
+    return s;
+  }
+
+  /**
+   * Fills the detached slot (DETACHED, never linked) with a new Pending flow for `key`:
+   * for a flow that is decided but cannot be cached. Call releaseDetached() when done.
+   */
+  detach(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): number {
+    this.releaseDetached();
+    const fromIdx = this.endpoints.ref(from);
+    const toIdx = this.endpoints.ref(to);
+    this.#init(DETACHED, this.#hashFn(key), key, Math.max(fromIdx, 0), Math.max(toIdx, 0));
+    return DETACHED;
+  }
+
+  /** Clears the detached slot (drops its endpoint and verdict references). */
+  releaseDetached(): void {
+    this.#clearRefs(DETACHED);
+    this.#flags[DETACHED] = 0;
+  }
+
+  /** Removes slot `s` from the cache (no-op when not linked). */
+  remove(s: number): void {
+    if ((this.#flags[s] & LINKED) !== 0) this.#unlink(s);
+  }
+
+  /** Is slot `s` a cached flow? */
+  linked(s: number): boolean {
+    return (this.#flags[s] & LINKED) !== 0;
+  }
+
+  // --- fields of a slot ----------------------------------------------------------------
+
+  state(s: number): FlowState {
+    return (this.#flags[s] & STATE_MASK) as FlowState;
+  }
+
+  setState(s: number, state: FlowState): void {
+    this.#flags[s] = (this.#flags[s] & ~STATE_MASK) | state;
+  }
+
+  /** A revalidation of this flow is in flight (it is not queued twice). Cleared when the slot is freed. */
+  revalidating(s: number): boolean {
+    return (this.#flags[s] & REVALIDATING) !== 0;
+  }
+
+  setRevalidating(s: number, on: boolean): void {
+    this.#flags[s] = on ? this.#flags[s] | REVALIDATING : this.#flags[s] & ~REVALIDATING;
+  }
+
+  generation(s: number): number {
+    return this.#gen[s];
+  }
+
+  from(s: number): Endpoint | undefined {
+    return this.endpoints.at(this.#from[s]);
+  }
+
+  to(s: number): Endpoint | undefined {
+    return this.endpoints.at(this.#to[s]);
+  }
+
+  /** Does slot `s` have a local source / destination (the Side mask of its flow)? */
+  hasFrom(s: number): boolean {
+    return this.#from[s] !== 0;
+  }
+
+  hasTo(s: number): boolean {
+    return this.#to[s] !== 0;
+  }
+
+  tcp(s: number): number {
+    return this.#tcp[s];
+  }
+
+  /** Expiry time on the clock of setNow (Infinity: never, as while pending). */
+  expiresAt(s: number): number {
+    const e = this.#expires[s];
+    return e === NEVER ? Infinity : this.#base + e;
+  }
+
+  isExpired(s: number): boolean {
+    return this.#expires[s] <= this.#nowRel;
+  }
+
+  lastSeen(s: number): number {
+    return this.#base + this.#lastSeen[s];
+  }
+
+  /** The interned verdict tuple of slot `s`. */
+  verdict(s: number): VerdictTuple {
+    return this.verdicts.get(this.#verdict[s]);
+  }
+
+  /** Installs what decided the verdict of slot `s`, computed under `generation`. */
+  setVerdict(s: number, generation: number, egress: Decision, egressPolicy: string | undefined, egressRule: number,
+    ingress: Decision, ingressPolicy: string | undefined, ingressRule: number): void {
+    const id = this.verdicts.ref(egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
+    this.verdicts.unref(this.#verdict[s]);
+    this.#verdict[s] = id;
+    this.#gen[s] = generation;
+  }
+
+  /** Adds packets that were counted elsewhere (held, then dropped) to the forward direction. */
+  addForward(s: number, packets: number, bytes: number): void {
+    this.#fwdPackets[s] += packets;
+    this.#fwdBytes[s] += bytes;
+  }
+
+  /** Sets the idle expiry of a settled flow from its protocol and TCP state (not for closing TCP). */
+  refreshExpiry(s: number): void {
+    const t = this.#tcp[s];
+    if ((t & TcpBits.Closing) !== 0) return;
+    let idle: number;
+    switch ((this.#kind[s] >>> 16) & 0xff) {
+      case IpProto.TCP: idle = (t & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs; break;
+      case IpProto.UDP: case UDPLITE: case IpProto.SCTP: idle = this.udpIdleMs; break;
+      default: idle = this.otherIdleMs;
+    }
+    this.#expires[s] = this.#nowRel + idle;
+  }
+
+  /** Copies the key of slot `s` into `out`. */
+  readKey(s: number, out: FlowKey): FlowKey {
+    const kind = this.#kind[s], ports = this.#ports[s];
+    out.family = kind >>> 24;
+    out.protocol = (kind >>> 16) & 0xff;
+    out.icmpType = (kind >>> 8) & 0xff;
+    out.icmpCode = kind & 0xff;
+    out.srcPort = ports >>> 16;
+    out.dstPort = ports & 0xffff;
+    if (out.family === 6) {
+      const v6 = this.#v6, r = this.#src[s] * V6_WORDS;
+      out.src0 = v6[r]; out.src1 = v6[r + 1]; out.src2 = v6[r + 2]; out.src3 = v6[r + 3];
+      out.dst0 = v6[r + 4]; out.dst1 = v6[r + 5]; out.dst2 = v6[r + 6]; out.dst3 = v6[r + 7];
+    } else {
+      out.src0 = this.#src[s];
+      out.dst0 = this.#dst[s];
+      out.src1 = out.src2 = out.src3 = out.dst1 = out.dst2 = out.dst3 = 0;
+    }
+    return out;
+  }
+
+  /** Writes the key of slot `s` as FlowKey.writeTo does (FLOW_KEY_WORDS words at `off`). */
+  writeKey(s: number, a: Int32Array, off: number): void {
+    this.readKey(s, this.#tmp).writeTo(a, off);
+  }
+
+  /**
+   * Does slot `s` still hold the flow written at `off` of a request (FlowKey.writeTo words,
+   * then the Side mask)? For answers that come back after the slot may have been reused.
+   */
+  matches(s: number, a: Int32Array, off: number, sides: number): boolean {
+    if ((this.#flags[s] & LINKED) === 0) return false;
+    if (((this.#from[s] !== 0 ? 1 : 0) | (this.#to[s] !== 0 ? 2 : 0)) !== sides) return false;
+    const k = this.readKey(s, this.#tmp);
+    return a[off] === ((k.family << 8) | k.protocol) && a[off + 9] === this.#ports[s] && a[off + 10] === ((k.icmpType << 8) | k.icmpCode) &&
+      a[off + 1] === k.src0 && a[off + 2] === k.src1 && a[off + 3] === k.src2 && a[off + 4] === k.src3 &&
+      a[off + 5] === k.dst0 && a[off + 6] === k.dst1 && a[off + 7] === k.dst2 && a[off + 8] === k.dst3;
+  }
+
+  /** The flow in slot `s` as an object (a copy: for flow logs, /flows and tests). */
+  read(s: number, into: FlowEntry = new FlowEntry()): FlowEntry {
+    this.readKey(s, into);
+    const v = this.verdict(s);
+    into.slot = (this.#flags[s] & LINKED) !== 0 ? s : -1;
+    into.state = this.state(s);
+    into.generation = this.#gen[s];
+    into.from = this.from(s);
+    into.to = this.to(s);
+    into.lastSeen = into.created = this.lastSeen(s);
+    into.expiresAt = this.expiresAt(s);
+    into.tcp = this.#tcp[s];
+    into.fwdPackets = this.#fwdPackets[s];
+    into.fwdBytes = this.#fwdBytes[s];
+    into.revPackets = this.#revPackets[s];
+    into.revBytes = this.#revBytes[s];
+    into.egress = v.egress;
+    into.egressPolicy = v.egressPolicy;
+    into.egressRule = v.egressRule;
+    into.ingress = v.ingress;
+    into.ingressPolicy = v.ingressPolicy;
+    into.ingressRule = v.ingressRule;
+    return into;
+  }
+
+  // --- walking the cache -------------------------------------------------------------------
+
+  /** The slots of all cached flows, most recently used first (a dump for sweeps and revalidation). */
+  dumpSlots(): Int32Array {
+    const out = new Int32Array(this.size);
+    let n = 0;
+    for (let s = this.#lruHead; s >= 0 && n < out.length; s = this.#lruNext[s]) out[n++] = s;
+    return out;
+  }
+
+  /**
+   * Visits slots `slots[start..end)` that are still cached, without touching recency.
+   * `visit` may remove flows. A slot freed and reused since the dump is visited as the
+   * flow it now holds.
+   */
+  forEachIn(slots: Int32Array, start: number, end: number, visit: (s: number) => void): void {
+    for (let i = start; i < end && i < slots.length; i++) {
+      const s = slots[i];
+      if ((this.#flags[s] & LINKED) !== 0) visit(s);
     }
   }
 
-  /** All linked entries, most recently used chain first (for /flows and tests). */
-  *entries(): IterableIterator<FlowEntry> {
-    for (const head of this.#lru.values()) {
-      for (let e: FlowEntry | undefined = head; e !== undefined; e = e.next) yield e;
+  /** All cached slots, most recently used first. */
+  *slots(): IterableIterator<number> {
+    for (let s = this.#lruHead; s >= 0;) {
+      const next = this.#lruNext[s];
+      yield s;
+      s = next;
     }
+  }
+
+  /** All cached flows as objects (copies), most recently used first (for /flows and tests). */
+  *entries(): IterableIterator<FlowEntry> {
+    for (const s of this.slots()) yield this.read(s);
   }
 
   clear(): void {
-    for (const e of this.entries()) e.linked = false;
-    this.#lru.clear();
-    this.size = 0;
+    while (this.#lruHead >= 0) this.#unlinkNotify(this.#lruHead);
   }
 
-  #idleOf(e: FlowEntry): number {
-    switch (e.protocol) {
-      case IpProto.TCP: return (e.tcp & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs;
-      case IpProto.UDP: case UDPLITE: case IpProto.SCTP: return this.udpIdleMs;
-      default: return this.otherIdleMs;
+  // --- internals -----------------------------------------------------------------------------
+
+  #hit(s: number, reverse: boolean): number {
+    this.reverse = reverse;
+    if (s !== this.#lruHead) {
+      // Move to the front of the LRU list.
+      const p = this.#lruPrev[s], n = this.#lruNext[s];
+      this.#lruNext[p] = n;
+      if (n >= 0) this.#lruPrev[n] = p;
+      else this.#lruTail = p;
+      this.#lruPrev[s] = -1;
+      this.#lruNext[s] = this.#lruHead;
+      this.#lruPrev[this.#lruHead] = s;
+      this.#lruHead = s;
+    }
+    return s;
+  }
+
+  /** Does slot `s` hold the addresses of `k` (reversed: swapped)? Kind (so family) already equal. */
+  #sameAddrs(s: number, k: FlowKey, reversed: boolean): boolean {
+    if (k.family !== 6) {
+      return reversed
+        ? this.#src[s] === k.dst0 && this.#dst[s] === k.src0
+        : this.#src[s] === k.src0 && this.#dst[s] === k.dst0;
+    }
+    const v6 = this.#v6, r = this.#src[s] * V6_WORDS;
+    if (reversed) {
+      return v6[r] === k.dst0 && v6[r + 1] === k.dst1 && v6[r + 2] === k.dst2 && v6[r + 3] === k.dst3 &&
+        v6[r + 4] === k.src0 && v6[r + 5] === k.src1 && v6[r + 6] === k.src2 && v6[r + 7] === k.src3;
+    }
+    return v6[r] === k.src0 && v6[r + 1] === k.src1 && v6[r + 2] === k.src2 && v6[r + 3] === k.src3 &&
+      v6[r + 4] === k.dst0 && v6[r + 5] === k.dst1 && v6[r + 6] === k.dst2 && v6[r + 7] === k.dst3;
+  }
+
+  /** A free slot: recycled, new, or (when max flows are cached) the least recently used one evicted. */
+  #alloc(): number {
+    if (this.size >= this.max) {
+      this.evicted++;
+      this.#unlinkNotify(this.#lruTail);
+    }
+    if (this.#freeHead >= 0) {
+      const s = this.#freeHead;
+      this.#freeHead = this.#next[s];
+      return s;
+    }
+    if (this.#used === this.#capacity) this.#grow();
+    return this.#used++;
+  }
+
+  #init(s: number, h: number, key: FlowKey, fromIdx: number, toIdx: number): void {
+    this.#hash[s] = h;
+    this.#kind[s] = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
+    this.#ports[s] = (key.srcPort << 16) | key.dstPort;
+    if (key.family === 6) {
+      const row = this.#v6Free.length > 0 ? this.#v6Free.pop()! : this.#v6Row();
+      const v6 = this.#v6, r = row * V6_WORDS;
+      v6[r] = key.src0; v6[r + 1] = key.src1; v6[r + 2] = key.src2; v6[r + 3] = key.src3;
+      v6[r + 4] = key.dst0; v6[r + 5] = key.dst1; v6[r + 6] = key.dst2; v6[r + 7] = key.dst3;
+      this.#src[s] = row;
+      this.#dst[s] = 0;
+    } else {
+      this.#src[s] = key.src0;
+      this.#dst[s] = key.dst0;
+    }
+    this.#flags[s] = FlowState.Pending;
+    this.#tcp[s] = 0;
+    this.#gen[s] = 0;
+    this.#verdict[s] = NO_VERDICT;
+    this.#from[s] = fromIdx;
+    this.#to[s] = toIdx;
+    this.#lastSeen[s] = this.#nowRel;
+    this.#expires[s] = NEVER;
+    this.#fwdPackets[s] = this.#revPackets[s] = 0;
+    this.#fwdBytes[s] = this.#revBytes[s] = 0;
+  }
+
+  #v6Row(): number {
+    const row = this.#v6Used++;
+    if ((row + 1) * V6_WORDS > this.#v6.length) this.#v6 = grown(this.#v6, this.#v6.length * 2);
+    return row;
+  }
+
+  /** Drops the references slot `s` holds (endpoints, verdict, IPv6 row). */
+  #clearRefs(s: number): void {
+    this.endpoints.unref(this.#from[s]);
+    this.endpoints.unref(this.#to[s]);
+    this.#from[s] = this.#to[s] = 0;
+    this.verdicts.unref(this.#verdict[s]);
+    this.#verdict[s] = NO_VERDICT;
+    if ((this.#kind[s] >>> 24) === 6) {
+      this.#v6Free.push(this.#src[s]);
+      this.#kind[s] = 0;
     }
   }
 
-  #unlink(e: FlowEntry): void {
-    if (!e.linked) return;
-    const h = e.hashKey;
-    const head = this.#lru.peek(h);
-    e.linked = false;
+  /** Links slot `s` at the front of its bucket and of the LRU list. */
+  #link(s: number): void {
+    const h = this.#hash[s], b = h & this.#mask;
+    let newChain = true;
+    for (let c = this.#buckets[b]; c >= 0 && newChain; c = this.#next[c]) if (this.#hash[c] === h) newChain = false;
+    this.#next[s] = this.#buckets[b];
+    this.#buckets[b] = s;
+    this.#lruPrev[s] = -1;
+    this.#lruNext[s] = this.#lruHead;
+    if (this.#lruHead >= 0) this.#lruPrev[this.#lruHead] = s;
+    else this.#lruTail = s;
+    this.#lruHead = s;
+    this.#flags[s] |= LINKED;
+    this.size++;
+    if (newChain) this.#chains++;
+  }
+
+  /** Unlinks `s`, telling the owner first if it was pending (evicted or replaced). */
+  #unlinkNotify(s: number): void {
+    const pending = (this.#flags[s] & STATE_MASK) === FlowState.Pending;
+    this.#unlink(s);
+    if (pending) this.onPendingUnlinked?.(s);
+  }
+
+  /** Unlinks slot `s` from its bucket and the LRU list, and frees it. */
+  #unlink(s: number): void {
+    const h = this.#hash[s];
+    const b = h & this.#mask;
+    let prev = -1, others = false;
+    for (let c = this.#buckets[b]; c >= 0; c = this.#next[c]) {
+      if (c === s) continue;
+      if (this.#hash[c] === h) others = true;
+      if (this.#next[c] === s) prev = c;
+    }
+    if (prev < 0) this.#buckets[b] = this.#next[s];
+    else this.#next[prev] = this.#next[s];
+    if (!others) this.#chains--;
+    const p = this.#lruPrev[s], n = this.#lruNext[s];
+    if (p >= 0) this.#lruNext[p] = n;
+    else this.#lruHead = n;
+    if (n >= 0) this.#lruPrev[n] = p;
+    else this.#lruTail = p;
+    this.#clearRefs(s);
+    this.#flags[s] = 0;
     this.size--;
-    if (head === e) {
-      const next = e.next;
-      e.next = undefined;
-      if (next === undefined) this.#lru.delete(h);
-      else this.#lru.set(h, next);
-      return;
+    this.#next[s] = this.#freeHead;
+    this.#freeHead = s;
+  }
+
+  /** Doubles the columns (at most max + 1 slots) and, as needed, the buckets. */
+  #grow(): void {
+    const n = Math.min(this.#capacity * 2, this.max + 1);
+    this.#capacity = n;
+    this.#hash = grown(this.#hash, n);
+    this.#next = grown(this.#next, n);
+    this.#lruPrev = grown(this.#lruPrev, n);
+    this.#lruNext = grown(this.#lruNext, n);
+    this.#kind = grown(this.#kind, n);
+    this.#ports = grown(this.#ports, n);
+    this.#src = grown(this.#src, n);
+    this.#dst = grown(this.#dst, n);
+    this.#flags = grown(this.#flags, n);
+    this.#tcp = grown(this.#tcp, n);
+    this.#gen = grown(this.#gen, n);
+    this.#verdict = grown(this.#verdict, n);
+    this.#from = grown(this.#from, n);
+    this.#to = grown(this.#to, n);
+    this.#lastSeen = grown(this.#lastSeen, n);
+    this.#expires = grown(this.#expires, n);
+    this.#fwdPackets = grown(this.#fwdPackets, n);
+    this.#revPackets = grown(this.#revPackets, n);
+    this.#fwdBytes = grown(this.#fwdBytes, n);
+    this.#revBytes = grown(this.#revBytes, n);
+    const nb = bucketsFor(n);
+    if (nb === this.#buckets.length) return;
+    // Rehash: every linked slot into the bigger bucket array.
+    const buckets = new Int32Array(nb).fill(-1);
+    const mask = nb - 1;
+    for (let s = this.#lruTail; s >= 0; s = this.#lruPrev[s]) {
+      const b = this.#hash[s] & mask;
+      this.#next[s] = buckets[b];
+      buckets[b] = s;
     }
-    for (let c = head; c !== undefined; c = c.next) {
-      if (c.next === e) {
-        c.next = e.next;
-        e.next = undefined;
-        return;
-      }
+    this.#buckets = buckets;
+    this.#mask = mask;
+  }
+
+  /** Moves the time base forward so relative times keep fitting (once every ~24 days). */
+  #rebase(rel: number): void {
+    const delta = rel - 1;
+    this.#base += delta;
+    for (let s = 0; s < this.#used; s++) {
+      this.#lastSeen[s] = Math.max(0, this.#lastSeen[s] - delta);
+      const e = this.#expires[s];
+      if (e !== NEVER) this.#expires[s] = Math.max(0, e - delta);
     }
   }
+}
+
+/** Buckets for `slots` slots: the power of two >= slots (a load factor of at most 1). */
+function bucketsFor(slots: number): number {
+  let n = 16;
+  while (n < slots) n *= 2;
+  return n;
 }

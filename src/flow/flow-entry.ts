@@ -1,9 +1,13 @@
-// One cached flow: its forward key (the entry *is* a FlowKey, so comparing a
-// packet's key against it needs no second object), the verdict and the policy
-// generation it was computed under, conntrack-like TCP state, counters, and —
-// while the verdict is pending — the list of packets held for it.
+// One flow as an object: its forward key (the entry *is* a FlowKey), the verdict
+// and the policy generation it was computed under, conntrack-like TCP state,
+// counters, and — while the verdict is pending — the list of packets held for it.
 //
-// Entries are allocated once per new flow (the slow path), never per packet.
+// The flow cache does NOT keep these: it holds its flows in typed arrays
+// (flow-cache.ts), indexed by slot. A FlowEntry exists only where an object is
+// needed — a pending flow with held packets and in a miss request in flight
+// (`slot` names its cache slot, -1 once evicted), a copy read out of the cache
+// for a flow log or /flows (FlowCache.read) — so it is allocated on the slow
+// path, never per packet.
 
 import type { Endpoint } from '../dataplane/endpoint.js';
 import { FlowKey } from '../packet/flow-key.js';
@@ -37,12 +41,8 @@ export const TcpBits = {
 } as const;
 
 export class FlowEntry extends FlowKey {
-  /** hashSymmetric() of the key: the cache key of its collision chain. */
-  hashKey = 0;
-  /** Next entry with the same hashKey. */
-  next: FlowEntry | undefined = undefined;
-  /** Reachable from the cache (false once evicted, expired or removed). */
-  linked = false;
+  /** The flow's cache slot; -1: not in the cache (evicted while pending, or a copy of a flow that left). */
+  slot = -1;
   state: FlowState = FlowState.Pending;
   /** Policy generation the verdict was computed under (0: no snapshot yet). */
   generation = 0;
@@ -73,8 +73,6 @@ export class FlowEntry extends FlowKey {
   heldHead = -1;
   heldTail = -1;
   heldCount = 0;
-  /** A revalidation of this entry is in flight (not queued twice). */
-  revalidating = false;
 
   /** Does `k` equal this entry's key reversed (the reply direction)? Same as a reversed copy .equals(k). */
   isReverseOf(k: FlowKey): boolean {

@@ -91,12 +91,9 @@ export class FlowLog {
     e: FlowEntry, cause: FlowCause, previous: FlowState, logSide: number, logPolicy: string | undefined, logRule: number,
     snapshot: PolicySnapshot | undefined, now: number,
   ): void {
-    if (this.logger === undefined) return;
+    const logger = this.logger;
+    if (logger === undefined || !this.wants(cause, previous, e.state, logSide)) return;
     const denied = e.state === FlowState.Denied || e.state === FlowState.Revoked;
-    const wanted = cause === 'new'
-      ? denied || logSide !== 0 || this.logAllowed
-      : previous !== e.state || (this.logAllowed && logSide !== 0);
-    if (!wanted) return;
     if (!this.#bucket.take(now)) {
       this.suppressed++;
       this.#unreported++;
@@ -105,8 +102,20 @@ export class FlowLog {
     this.logged++;
     const rec = this.record(e, cause, logSide, logPolicy, logRule, snapshot);
     const msg = denied ? 'flow denied' : logSide !== 0 ? 'flow logged' : 'flow allowed';
-    if (denied) this.logger.warn(rec, msg);
-    else this.logger.info(rec, msg);
+    if (denied) logger.warn(rec, msg);
+    else logger.info(rec, msg);
+  }
+
+  /**
+   * Would decided() write a record for a flow whose state went from `previous` to `state`
+   * (before the rate limit)? Lets the caller skip building the FlowEntry.
+   */
+  wants(cause: FlowCause, previous: FlowState, state: FlowState, logSide: number): boolean {
+    if (this.logger === undefined) return false;
+    const denied = state === FlowState.Denied || state === FlowState.Revoked;
+    return cause === 'new'
+      ? denied || logSide !== 0 || this.logAllowed
+      : previous !== state || (this.logAllowed && logSide !== 0);
   }
 
   /** Writes the summary of suppressed records, at most once per second. Call periodically. */

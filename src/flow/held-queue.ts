@@ -4,7 +4,8 @@
 //
 //   slab:  small slots (slotSize each) for ordinary packets, a few large slots
 //          for anything longer; per-slot length, endpoints and next-in-flow link
-//   flow:  FlowEntry.heldHead/heldTail/heldCount, a FIFO list of slots
+//   flow:  HeldList.heldHead/heldTail/heldCount (the pending FlowEntry), a FIFO
+//          list of slots
 //
 // Bounded per flow (perFlow) and globally (the slot counts): a packet that does
 // not fit is dropped and counted, never queued unboundedly. On release, packets
@@ -13,7 +14,13 @@
 
 import type { Endpoint } from '../dataplane/endpoint.js';
 import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
-import type { FlowEntry } from './flow-entry.js';
+
+/** A flow's list of held packets (FlowEntry has these fields). */
+export interface HeldList {
+  heldHead: number;
+  heldTail: number;
+  heldCount: number;
+}
 
 /** Receives released packets: slots 0..count-1 of `batch`, with the endpoints each leaves / enters. */
 export type ReleaseFn = (batch: PacketBatch, count: number, from: (Endpoint | undefined)[], to: (Endpoint | undefined)[]) => void;
@@ -123,7 +130,7 @@ export class HeldQueue {
   }
 
   /** Copies the packet buf[off, off+len) onto `e`'s list. False (and counted) when it does not fit. */
-  hold(e: FlowEntry, buf: Buffer, off: number, len: number, from: Endpoint | undefined, to: Endpoint | undefined): boolean {
+  hold(e: HeldList, buf: Buffer, off: number, len: number, from: Endpoint | undefined, to: Endpoint | undefined): boolean {
     if (e.heldCount >= this.perFlow) {
       this.flowFull++;
       return false;
@@ -163,7 +170,7 @@ export class HeldQueue {
   }
 
   /** Queues `e`'s held packets for onRelease (in order); call flush() after the last entry. */
-  release(e: FlowEntry): void {
+  release(e: HeldList): void {
     let s = e.heldHead;
     e.heldHead = e.heldTail = -1;
     e.heldCount = 0;
@@ -184,7 +191,7 @@ export class HeldQueue {
   }
 
   /** Drops `e`'s held packets; returns their total length (for the flow's counters). */
-  drop(e: FlowEntry): number {
+  drop(e: HeldList): number {
     let s = e.heldHead, bytes = 0;
     e.heldHead = e.heldTail = -1;
     e.heldCount = 0;

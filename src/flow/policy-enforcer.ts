@@ -2,7 +2,7 @@
 // new flows (the OVS datapath / upcall split).
 //
 //   decide(packet)
-//     1 cache lookup (hash of the 5-tuple, both directions in one chain)
+//     1 cache lookup (hash of the 5-tuple, both directions in one chain) -> a slot
 //     2 hit:  Allowed -> Allow (either direction); Denied -> Deny (its direction);
 //             Revoked -> Deny (both); Pending -> hold the packet; count it
 //     3 miss: an ICMP error about an allowed cached flow -> Allow (related)
@@ -12,14 +12,21 @@
 //   endBatch() (or a microtask once per batch)
 //     4 all misses of the batch -> ONE request to the pool
 //   verdicts back
-//     5 install in place; Allowed: release held packets to onRelease (the
+//     5 install in the slot; Allowed: release held packets to onRelease (the
 //       forwarder re-runs them and hits the cache); Denied: drop them, counted
 //   setSnapshot(s)
 //     6 new generation -> evaluators; revalidate every cached flow
 //   tick() (every second)
 //     7 coarse clock, flow-log summary, sweep of expired / abandoned entries
 //
-// Per packet (steps 1-2) nothing is allocated; a new flow allocates its entry.
+// Flows live in the cache's typed arrays (flow-cache.ts) and are named by slot.
+// Objects exist only where needed: a pending flow (pool mode) has a FlowEntry
+// handle holding its held packets and riding in the miss request (#pending maps
+// its slot to it; the cache tells us when it evicts one); flow logs and /flows
+// read a flow out into a FlowEntry.
+//
+// Per packet (steps 1-2) nothing is allocated; a new flow in pool mode allocates
+// its handle.
 
 import type { Logger } from 'pino';
 import type { Endpoint } from '../dataplane/endpoint.js';
@@ -35,7 +42,7 @@ import {
 } from '../workers/batch-format.js';
 import { InlineEvaluator, type PolicyEvaluator } from '../workers/evaluator.js';
 import { PolicyPool, type PolicyPoolOptions } from '../workers/policy-pool.js';
-import { FlowCache, type FlowCacheOptions, type FlowCacheStats } from './flow-cache.js';
+import { DETACHED, FlowCache, type FlowCacheOptions, type FlowCacheStats } from './flow-cache.js';
 import { FlowEntry, FlowState } from './flow-entry.js';
 import { FlowLog, type FlowCause, type FlowLogOptions, type FlowRecord } from './flow-log.js';
 import { HeldQueue, type HeldQueueOptions, type HeldQueueStats, type ReleaseFn } from './held-queue.js';
@@ -69,6 +76,12 @@ export interface PolicyEnforcerOptions {
   maxMissBatch?: number;
   /** Run the 1 s tick timer (default true; tests call tick() themselves). */
   timers?: boolean;
+  /**
+   * Called when an evaluation completes — a miss request (pool task, or one flow inline) or a
+   * revalidation batch — with its wall time in seconds and its number of flows. Not called for
+   * an evaluation that failed.
+   */
+  onEvaluated?: (seconds: number, flows: number, kind: 'new' | 'revalidate') => void;
 }
 
 export interface EnforcerStats {
@@ -104,7 +117,7 @@ export interface EnforcerStats {
   flowLog: { logged: number; suppressed: number };
 }
 
-const SWEEP_SLICE_KEYS = 8192;
+const SWEEP_SLICE_SLOTS = 8192;
 /** Snapshots kept for answers computed under an older generation (policy index -> id). */
 const KEPT_SNAPSHOTS = 4;
 
@@ -138,12 +151,15 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   readonly #maxMissTasks: number;
   readonly #maxMissBatch: number;
   readonly #sweepIntervalMs: number;
+  readonly #onEvaluated: ((seconds: number, flows: number, kind: 'new' | 'revalidate') => void) | undefined;
   #generation = 0;
   #snapshot: PolicySnapshot | undefined = undefined;
   readonly #snapshots = new Map<number, PolicySnapshot | undefined>([[0, undefined]]);
   /** Per endpoint, for the current snapshot: Side bits of the directions some policy selects it for. */
   #selected = new WeakMap<Endpoint, number>();
 
+  /** Pool mode: the handles of pending flows, by slot. */
+  readonly #pending = new Map<number, FlowEntry>();
   // Misses of the current batch (pool mode).
   readonly #misses: FlowEntry[] = [];
   #missCount = 0;
@@ -154,12 +170,13 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   // Inline mode: one-flow request/response reused for every miss.
   readonly #oneReq = newRequest(0, 1);
   readonly #oneRes = newResponse(0, 1);
-  readonly #oneEntry: FlowEntry[] = [];
   readonly #scratch = new FlowKey();
   readonly #quoted = new FlowKey();
+  /** A flow read out for a flow log record. */
+  readonly #logEntry = new FlowEntry();
 
   #idleWaiters: (() => void)[] = [];
-  #sweepKeys: number[] = [];
+  #sweepSlots: Int32Array = new Int32Array(0);
   #sweepPos = 0;
   #lastSweep: number;
   #timer: NodeJS.Timeout | undefined;
@@ -172,6 +189,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     this.#maxMissTasks = opts.maxMissTasks ?? 16;
     this.#maxMissBatch = opts.maxMissBatch ?? 512;
     this.#sweepIntervalMs = opts.sweepIntervalMs ?? 10_000;
+    this.#onEvaluated = opts.onEvaluated;
     for (const [name, v] of [['pendingTimeoutMs', this.#pendingTimeoutMs], ['maxMissTasks', this.#maxMissTasks],
       ['maxMissBatch', this.#maxMissBatch], ['sweepIntervalMs', this.#sweepIntervalMs]] as const) {
       if (!(v > 0)) throw new TypeError(`PolicyEnforcer: ${name} must be > 0, got ${String(v)}`);
@@ -188,6 +206,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     const now = this.#clock();
     this.cache = new FlowCache(opts.cache);
     this.cache.setNow(now);
+    this.cache.onPendingUnlinked = (s) => this.#detachPending(s);
     this.held = new HeldQueue(opts.held, opts.onRelease);
     this.revalidator = new Revalidator(this, opts.revalidator);
     this.flowLog = new FlowLog(opts.logger, opts.flowLog, now);
@@ -209,18 +228,18 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
 
   decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
     const cache = this.cache;
-    const e = cache.lookup(key, from, to);
-    if (e === undefined) return this.#miss(key, parsed, len, from, to);
+    const s = cache.lookup(key, from, to);
+    if (s < 0) return this.#miss(key, parsed, len, from, to);
     this.hits++;
-    switch (e.state) {
+    switch (cache.state(s)) {
       case FlowState.Allowed:
-        cache.account(e, cache.reverse, len, parsed.tcpFlags);
+        cache.account(s, cache.reverse, len, parsed.tcpFlags);
         return Verdict.Allow;
       case FlowState.Pending:
-        this.#hold(e, parsed, len, from, to);
+        this.#hold(this.#pending.get(s)!, parsed, len, from, to);
         return Verdict.Held;
       default:
-        cache.account(e, cache.reverse, len, parsed.tcpFlags);
+        cache.account(s, cache.reverse, len, parsed.tcpFlags);
         this.deniedPackets++;
         return Verdict.Deny;
     }
@@ -243,32 +262,37 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     if (!this.#isSelected(from, to)) {
       // Nothing selects the local side(s): open, as Kubernetes and Calico leave it. No evaluation.
       this.unselected++;
-      const e = cache.create(key, from, to) ?? detached(key, from, to);
-      this.#settleOpen(e, sides);
-      cache.refreshExpiry(e);
-      cache.account(e, false, len, parsed.tcpFlags);
-      this.flowLog.decided(e, 'new', FlowState.Pending, 0, undefined, -1, this.#snapshot, cache.now);
+      const s = this.#createOrDetach(key, from, to);
+      this.#settleOpen(s, sides);
+      cache.refreshExpiry(s);
+      cache.account(s, false, len, parsed.tcpFlags);
+      this.#logDecided(s, 'new', FlowState.Pending, 0, undefined, -1, this.#snapshot, cache.now);
+      if (s === DETACHED) cache.releaseDetached();
       return Verdict.Allow;
     }
     if (this.#sync) {
-      const e = cache.create(key, from, to) ?? detached(key, from, to);
+      const s = this.#createOrDetach(key, from, to);
       const req = this.#oneReq;
       req[H_GENERATION] = this.#generation;
-      e.writeTo(req, HEADER_WORDS);
+      key.writeTo(req, HEADER_WORDS);
       req[HEADER_WORDS + Q_SIDES] = sides;
+      const t0 = this.#onEvaluated !== undefined ? performance.now() : 0;
       try {
         this.evaluator.evaluateSync(req, this.#oneRes);
       } catch (err) {
         this.#evalFailed(err);
-        cache.remove(e);
+        if (s === DETACHED) cache.releaseDetached();
+        else cache.remove(s);
         return Verdict.Deny;
       }
       this.evaluated++;
-      cache.account(e, false, len, parsed.tcpFlags); // before the verdict, so a flow log counts this packet
-      this.#oneEntry[0] = e;
-      this.#applyNew(this.#oneEntry, this.#oneRes);
-      this.#oneEntry[0] = undefined!;
-      if (e.state === FlowState.Allowed) return Verdict.Allow;
+      if (this.#onEvaluated !== undefined) this.#onEvaluated((performance.now() - t0) / 1000, 1, 'new');
+      cache.account(s, false, len, parsed.tcpFlags); // before the verdict, so a flow log counts this packet
+      const res = this.#oneRes;
+      const gen = res[H_GENERATION];
+      const allowed = this.#settleNew(s, undefined, res, HEADER_WORDS, this.#snapshotOf(gen), gen);
+      if (s === DETACHED) cache.releaseDetached();
+      if (allowed) return Verdict.Allow;
       this.deniedPackets++;
       return Verdict.Deny;
     }
@@ -276,13 +300,19 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       this.shed++;
       return Verdict.Held;
     }
-    const e = cache.create(key, from, to);
-    if (e === undefined) {
+    const s = cache.create(key, from, to);
+    if (s < 0) {
       this.shed++;
       return Verdict.Held;
     }
-    this.#hold(e, parsed, len, from, to);
-    this.#misses[this.#missCount++] = e;
+    const p = new FlowEntry().copyFrom(key);
+    p.slot = s;
+    p.from = from;
+    p.to = to;
+    p.created = p.lastSeen = cache.now;
+    this.#pending.set(s, p);
+    this.#hold(p, parsed, len, from, to);
+    this.#misses[this.#missCount++] = p;
     if (this.#missCount >= this.#maxMissBatch) this.#flushMisses();
     else if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -291,18 +321,32 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     return Verdict.Held;
   }
 
+  /** A new flow's slot: cached, or (its chain full of pending flows) the detached slot, decided but not remembered. */
+  #createOrDetach(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): number {
+    const s = this.cache.create(key, from, to);
+    return s >= 0 ? s : this.cache.detach(key, from, to);
+  }
+
+  /** The cache evicted (or replaced) a pending flow: its handle rides on, detached, and is cached again on its verdict. */
+  #detachPending(s: number): void {
+    const p = this.#pending.get(s);
+    if (p === undefined) return;
+    this.#pending.delete(s);
+    p.slot = -1;
+  }
+
   /** Is this ICMP error about a packet of an allowed cached flow, and addressed to that packet's sender? */
   #isRelated(key: FlowKey, parsed: FlowKeyParser): boolean {
     const q = this.#quoted;
     if (!quotedFlowKey(parsed.family === 4 ? parsed.ip4.buf : parsed.ip6.buf, parsed, q)) return false;
     if (q.src0 !== key.dst0 || q.src1 !== key.dst1 || q.src2 !== key.dst2 || q.src3 !== key.dst3) return false;
-    const e = this.cache.peekFlow(q);
-    return e !== undefined && e.state === FlowState.Allowed;
+    const s = this.cache.peekFlow(q);
+    return s >= 0 && this.cache.state(s) === FlowState.Allowed;
   }
 
-  #hold(e: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): void {
+  #hold(p: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): void {
     const v = parsed.family === 4 ? parsed.ip4 : parsed.ip6;
-    this.held.hold(e, v.buf, v.off, len, from, to);
+    this.held.hold(p, v.buf, v.off, len, from, to);
   }
 
   /** Does some policy select a local side of this flow (so it needs evaluating)? */
@@ -330,13 +374,12 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     return bits;
   }
 
-  #settleOpen(e: FlowEntry, sides: number): void {
-    e.state = FlowState.Allowed;
-    e.generation = this.#generation;
-    e.egress = (sides & Side.Egress) !== 0 ? Decision.NoPolicy : Decision.NotChecked;
-    e.ingress = (sides & Side.Ingress) !== 0 ? Decision.NoPolicy : Decision.NotChecked;
-    e.egressPolicy = e.ingressPolicy = undefined;
-    e.egressRule = e.ingressRule = -1;
+  #settleOpen(s: number, sides: number): void {
+    const cache = this.cache;
+    cache.setState(s, FlowState.Allowed);
+    cache.setVerdict(s, this.#generation,
+      (sides & Side.Egress) !== 0 ? Decision.NoPolicy : Decision.NotChecked, undefined, -1,
+      (sides & Side.Ingress) !== 0 ? Decision.NoPolicy : Decision.NotChecked, undefined, -1);
   }
 
   // --- misses to the pool ---------------------------------------------------------
@@ -350,10 +393,10 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     for (let i = 0; i < n; i++) this.#misses[i] = undefined!;
     const req = newRequest(this.#generation, n);
     for (let i = 0; i < n; i++) {
-      const e = entries[i];
+      const p = entries[i];
       const q = HEADER_WORDS + i * REQUEST_WORDS;
-      e.writeTo(req, q);
-      req[q + Q_SIDES] = (e.from !== undefined ? Side.Egress : 0) | (e.to !== undefined ? Side.Ingress : 0);
+      p.writeTo(req, q);
+      req[q + Q_SIDES] = (p.from !== undefined ? Side.Egress : 0) | (p.to !== undefined ? Side.Ingress : 0);
     }
     this.missTasks++;
     this.#missTasksInFlight++;
@@ -365,6 +408,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
         this.missLatencyTotalMs += ms;
         if (ms > this.missLatencyMaxMs) this.missLatencyMaxMs = ms;
         this.evaluated += n;
+        this.#onEvaluated?.(ms / 1000, n, 'new');
         if (!this.#closed) {
           this.cache.setNow(this.#clock());
           this.#applyNew(entries, res);
@@ -375,7 +419,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
         this.#missTasksInFlight--;
         if (!this.#closed) {
           this.#evalFailed(err);
-          for (const e of entries) if (e.state === FlowState.Pending) this.#abandon(e);
+          for (const p of entries) if (p.state === FlowState.Pending) this.#abandon(p);
         }
         this.#wakeIdle();
       },
@@ -384,108 +428,139 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
 
   // --- installing verdicts ------------------------------------------------------------
 
-  /** Verdicts for new flows: install, then release or drop their held packets. */
+  /** Verdicts for new flows of a pool request: install, then release or drop their held packets. */
   #applyNew(entries: readonly FlowEntry[], res: Int32Array): void {
     const gen = res[H_GENERATION];
     const snap = this.#snapshotOf(gen);
-    const now = this.cache.now;
+    const cache = this.cache;
     for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      if (e.state !== FlowState.Pending) continue; // abandoned meanwhile
-      const o = HEADER_WORDS + i * RESULT_WORDS;
-      const allowed = this.#install(e, res, o, snap, gen);
-      e.state = allowed ? FlowState.Allowed : FlowState.Denied;
-      this.cache.refreshExpiry(e);
-      if (!e.linked) this.cache.link(e); // evicted while pending: keep its verdict anyway
-      if (allowed) {
-        this.#dropReverseDeny(e);
-        this.held.release(e);
-      } else if (e.heldCount > 0) {
-        e.fwdPackets += e.heldCount;
-        e.fwdBytes += this.held.drop(e);
-      }
-      this.#log(e, 'new', FlowState.Pending, res, o, snap, now);
-      if (gen < this.#generation) this.revalidator.queue(e);
+      const p = entries[i];
+      if (p.state !== FlowState.Pending) continue; // abandoned meanwhile
+      let s = p.slot;
+      if (s >= 0) this.#pending.delete(s);
+      else s = this.#createOrDetach(p, p.from, p.to); // evicted while pending: keep its verdict anyway
+      p.slot = -1;
+      p.state = FlowState.Allowed; // no longer pending (the handle is done with)
+      this.#settleNew(s, p, res, HEADER_WORDS + i * RESULT_WORDS, snap, gen);
+      if (s === DETACHED) cache.releaseDetached();
     }
     this.held.flush();
   }
 
-  applyRevalidation(entries: readonly FlowEntry[], res: Int32Array): void {
+  /**
+   * Installs the verdict of a new flow (slot `s`; `p` its pending handle with held packets, in
+   * pool mode): releases or drops its held packets, logs it. Returns whether it is allowed.
+   */
+  #settleNew(s: number, p: FlowEntry | undefined, res: Int32Array, o: number, snap: PolicySnapshot | undefined, gen: number): boolean {
+    const cache = this.cache;
+    const allowed = this.#install(s, res, o, snap, gen);
+    cache.setState(s, allowed ? FlowState.Allowed : FlowState.Denied);
+    cache.refreshExpiry(s);
+    if (allowed) {
+      this.#dropReverseDeny(s);
+      if (p !== undefined) this.held.release(p);
+    } else if (p !== undefined && p.heldCount > 0) {
+      const n = p.heldCount;
+      cache.addForward(s, n, this.held.drop(p));
+    }
+    this.#log(s, 'new', FlowState.Pending, res, o, snap, cache.now);
+    if (gen < this.#generation && s !== DETACHED) this.revalidator.queue(s);
+    return allowed;
+  }
+
+  applyRevalidation(slots: readonly number[], res: Int32Array): void {
     const gen = res[H_GENERATION];
     const snap = this.#snapshotOf(gen);
     const now = this.#clock();
-    this.cache.setNow(now);
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      e.revalidating = false;
-      const prev = e.state;
+    const cache = this.cache;
+    cache.setNow(now);
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i];
+      if (s < 0) continue;
+      cache.setRevalidating(s, false);
+      const prev = cache.state(s);
       if (prev !== FlowState.Allowed && prev !== FlowState.Denied && prev !== FlowState.Revoked) continue;
-      if (e.generation > gen) continue;
+      if (cache.generation(s) > gen) continue;
       const o = HEADER_WORDS + i * RESULT_WORDS;
-      const allowed = this.#install(e, res, o, snap, gen);
+      const allowed = this.#install(s, res, o, snap, gen);
       if (allowed) {
-        e.state = FlowState.Allowed;
+        cache.setState(s, FlowState.Allowed);
         if (prev !== FlowState.Allowed) {
           this.reinstated++;
-          this.#dropReverseDeny(e);
+          this.#dropReverseDeny(s);
         }
       } else if (prev === FlowState.Allowed) {
         // A connection the policy no longer allows: stop both directions now.
-        e.state = FlowState.Revoked;
+        cache.setState(s, FlowState.Revoked);
         this.revoked++;
       }
-      if (e.state !== prev) this.#log(e, 'policy-change', prev, res, o, snap, now);
-      if (gen < this.#generation) this.revalidator.queue(e);
+      // #dropReverseDeny removes only a Denied flow of the reverse key, never `s` itself.
+      if (cache.state(s) !== prev) this.#log(s, 'policy-change', prev, res, o, snap, now);
+      if (gen < this.#generation) this.revalidator.queue(s);
     }
   }
 
-  settleUnselected(e: FlowEntry): boolean {
-    if (this.#isSelected(e.from, e.to)) return false;
-    const prev = e.state;
-    this.#settleOpen(e, (e.from !== undefined ? Side.Egress : 0) | (e.to !== undefined ? Side.Ingress : 0));
+  settleUnselected(s: number): boolean {
+    const cache = this.cache;
+    if (this.#isSelected(cache.from(s), cache.to(s))) return false;
+    const prev = cache.state(s);
+    this.#settleOpen(s, (cache.hasFrom(s) ? Side.Egress : 0) | (cache.hasTo(s) ? Side.Ingress : 0));
     if (prev !== FlowState.Allowed) {
       this.reinstated++;
-      this.#dropReverseDeny(e);
-      this.flowLog.decided(e, 'policy-change', prev, 0, undefined, -1, this.#snapshot, this.cache.now);
+      this.#dropReverseDeny(s);
+      this.#logDecided(s, 'policy-change', prev, 0, undefined, -1, this.#snapshot, cache.now);
     }
     return true;
   }
 
-  revalidationFailed(entries: readonly FlowEntry[], err: unknown): void {
+  revalidationFailed(slots: readonly number[], err: unknown): void {
     this.#evalFailed(err);
     // Keep the old verdicts; retry them (the next tick or change picks them up).
-    for (const e of entries) this.revalidator.queue(e);
+    for (const s of slots) if (s >= 0) this.revalidator.queue(s);
   }
 
-  /** Copies one result into `e`; returns whether the flow is allowed. */
-  #install(e: FlowEntry, res: Int32Array, o: number, snap: PolicySnapshot | undefined, gen: number): boolean {
+  reportEvaluation(seconds: number, flows: number): void {
+    this.#onEvaluated?.(seconds, flows, 'revalidate');
+  }
+
+  /** Copies one result into slot `s`; returns whether the flow is allowed. */
+  #install(s: number, res: Int32Array, o: number, snap: PolicySnapshot | undefined, gen: number): boolean {
     const eg = res[o + R_EGRESS] as Decision, ing = res[o + R_INGRESS] as Decision;
-    e.egress = eg;
-    e.egressPolicy = policyId(snap, res[o + R_EGRESS_POLICY]);
-    e.egressRule = res[o + R_EGRESS_RULE];
-    e.ingress = ing;
-    e.ingressPolicy = policyId(snap, res[o + R_INGRESS_POLICY]);
-    e.ingressRule = res[o + R_INGRESS_RULE];
-    e.generation = gen;
+    this.cache.setVerdict(s, gen,
+      eg, policyId(snap, res[o + R_EGRESS_POLICY]), res[o + R_EGRESS_RULE],
+      ing, policyId(snap, res[o + R_INGRESS_POLICY]), res[o + R_INGRESS_RULE]);
     return decisionAllows(eg) && decisionAllows(ing);
   }
 
   /** An allowed flow admits its replies: a first-seen deny of the reply direction (mid-stream pickup) goes. */
-  #dropReverseDeny(e: FlowEntry): void {
-    const r = this.#scratch.copyFrom(e).reverse();
+  #dropReverseDeny(s: number): void {
+    const r = this.cache.readKey(s, this.#scratch).reverse();
     const d = this.cache.peekExact(r);
-    if (d !== undefined && d.state === FlowState.Denied) this.cache.remove(d);
+    if (d >= 0 && d !== s && this.cache.state(d) === FlowState.Denied) this.cache.remove(d);
   }
 
-  #log(e: FlowEntry, cause: FlowCause, prev: FlowState, res: Int32Array, o: number, snap: PolicySnapshot | undefined, now: number): void {
-    this.flowLog.decided(e, cause, prev, res[o + R_LOG_SIDE], policyId(snap, res[o + R_LOG_POLICY]), res[o + R_LOG_RULE], snap, now);
+  #log(s: number, cause: FlowCause, prev: FlowState, res: Int32Array, o: number, snap: PolicySnapshot | undefined, now: number): void {
+    if (!this.flowLog.wants(cause, prev, this.cache.state(s), res[o + R_LOG_SIDE])) return;
+    this.#logDecided(s, cause, prev, res[o + R_LOG_SIDE], policyId(snap, res[o + R_LOG_POLICY]), res[o + R_LOG_RULE], snap, now);
   }
 
-  #abandon(e: FlowEntry): void {
+  #logDecided(s: number, cause: FlowCause, prev: FlowState, logSide: number, logPolicy: string | undefined, logRule: number,
+    snap: PolicySnapshot | undefined, now: number): void {
+    if (!this.flowLog.wants(cause, prev, this.cache.state(s), logSide)) return;
+    this.flowLog.decided(this.cache.read(s, this.#logEntry), cause, prev, logSide, logPolicy, logRule, snap, now);
+  }
+
+  /** Gives up a pending flow: drops its held packets, forgets it. */
+  #abandon(p: FlowEntry): void {
     this.abandoned++;
-    this.held.drop(e);
-    e.state = FlowState.Abandoned;
-    this.cache.remove(e);
+    this.held.drop(p);
+    p.state = FlowState.Abandoned;
+    if (p.slot >= 0) {
+      const s = p.slot;
+      this.#pending.delete(s);
+      p.slot = -1;
+      this.cache.remove(s);
+    }
   }
 
   #evalFailed(err: unknown): void {
@@ -538,36 +613,44 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     const now = this.#clock();
     this.cache.setNow(now);
     this.flowLog.tick(now);
-    if (this.#sweepPos >= this.#sweepKeys.length && now - this.#lastSweep >= this.#sweepIntervalMs) {
+    if (this.#sweepPos >= this.#sweepSlots.length && now - this.#lastSweep >= this.#sweepIntervalMs) {
       this.#lastSweep = now;
-      this.#sweepKeys = this.cache.dumpKeys();
+      this.#sweepSlots = this.cache.dumpSlots();
       this.#sweepPos = 0;
     }
-    if (this.#sweepPos < this.#sweepKeys.length) this.#sweepSlice();
+    if (this.#sweepPos < this.#sweepSlots.length) this.#sweepSlice();
   }
 
-  /** Removes expired entries and abandons overdue pending ones, a slice at a time. */
+  /** Removes expired flows and abandons overdue pending ones, a slice at a time. */
   #sweepSlice(): void {
-    const now = this.cache.now;
-    const end = Math.min(this.#sweepKeys.length, this.#sweepPos + SWEEP_SLICE_KEYS);
-    this.cache.forEachIn(this.#sweepKeys, this.#sweepPos, end, (e) => {
-      if (e.state === FlowState.Pending) {
-        if (now - e.created >= this.#pendingTimeoutMs) this.#abandon(e);
-      } else if (e.expiresAt <= now) {
-        this.cache.remove(e);
-        this.cache.expired++;
+    const cache = this.cache;
+    const now = cache.now;
+    const end = Math.min(this.#sweepSlots.length, this.#sweepPos + SWEEP_SLICE_SLOTS);
+    cache.forEachIn(this.#sweepSlots, this.#sweepPos, end, (s) => {
+      if (cache.state(s) === FlowState.Pending) {
+        const p = this.#pending.get(s);
+        if (p !== undefined && now - p.created >= this.#pendingTimeoutMs) this.#abandon(p);
+      } else if (cache.isExpired(s)) {
+        cache.remove(s);
+        cache.expired++;
       }
     });
     this.#sweepPos = end;
-    if (end < this.#sweepKeys.length) setImmediate(() => { if (!this.#closed) this.#sweepSlice(); });
-    else this.#sweepKeys = [];
+    if (end < this.#sweepSlots.length) setImmediate(() => { if (!this.#closed) this.#sweepSlice(); });
+    else this.#sweepSlots = new Int32Array(0);
   }
 
   // --- introspection ---------------------------------------------------------------------
 
-  /** Cached flows, most recently used first. */
+  /** Cached flows (copies read out of the cache), most recently used first. */
   flows(): IterableIterator<FlowEntry> {
     return this.cache.entries();
+  }
+
+  /** The cached flow with exactly this key (a copy), or undefined. */
+  flow(key: FlowKey): FlowEntry | undefined {
+    const s = this.cache.peekExact(key);
+    return s < 0 ? undefined : this.cache.read(s);
   }
 
   /** A structured description of a cached flow (for /flows). */
@@ -607,7 +690,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    for (const e of this.cache.entries()) if (e.state === FlowState.Pending) this.held.drop(e);
+    for (const p of this.#pending.values()) this.held.drop(p);
     if (this.#ownsEvaluator) await this.evaluator.close();
   }
 }
@@ -616,11 +699,3 @@ function policyId(s: PolicySnapshot | undefined, i: number): string | undefined 
   return s !== undefined && i >= 0 && i < s.policies.length ? s.policies[i].id : undefined;
 }
 
-/** An entry outside the cache (its chain was full of pending flows): decided, not remembered. */
-function detached(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): FlowEntry {
-  const e = new FlowEntry();
-  e.copyFrom(key);
-  e.from = from;
-  e.to = to;
-  return e;
-}

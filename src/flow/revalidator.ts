@@ -1,23 +1,26 @@
 // Policy changes reach existing flows (OVS's revalidators, on a policy change).
 //
-//   start()  dump the cache's chain keys, most recently used first (busy flows
-//            are rechecked first), and walk them in chunks: every settled entry
+//   start()  dump the cache's slots, most recently used first (busy flows are
+//            rechecked first), and walk them in chunks: every settled flow
 //            whose generation is older than the current one is packed into a
 //            request, evaluated (inline in time slices, or in the pool with a
 //            bounded number of tasks in flight) and updated IN PLACE by the owner
 //            (counters, TCP state and held-ness untouched; a flow still allowed
 //            keeps flowing on its old verdict until then, a flow now denied
 //            stops at its next packet).
-//   queue()  one entry to recheck soon: a miss answered under a generation that
+//   queue()  one flow to recheck soon: a miss answered under a generation that
 //            was replaced while the task was in flight.
 //
 // A start() during a pass restarts it for the new generation; results that come
-// back for an older generation re-queue their entries.
+// back for an older generation re-queue their flows. Flows are cache slots; a
+// pool task keeps a copy of its request, so an answer for a slot that was freed
+// (and perhaps reused by another flow) while the task was out is recognised and
+// dropped (FlowCache.matches).
 
 import type { PolicyEvaluator } from '../workers/evaluator.js';
 import { HEADER_WORDS, newRequest, newResponse, Q_SIDES, REQUEST_WORDS, Side } from '../workers/batch-format.js';
 import type { FlowCache } from './flow-cache.js';
-import { FlowState, type FlowEntry } from './flow-entry.js';
+import { FlowState } from './flow-entry.js';
 
 export interface RevalidatorOptions {
   /** Flows per evaluation task in pool mode (default 2048). */
@@ -37,17 +40,22 @@ export interface RevalidationOwner {
   /** The current policy generation. */
   readonly generation: number;
   /**
-   * Settles `e` in place without evaluation if nothing selects its local sides
+   * Settles slot `s` in place without evaluation if nothing selects its local sides
    * (open by definition); returns false if it needs evaluating.
    */
-  settleUnselected(e: FlowEntry): boolean;
-  /** Installs the verdicts of `res` (a response for `entries`, in order). */
-  applyRevalidation(entries: readonly FlowEntry[], res: Int32Array): void;
-  /** An evaluation failed: the entries keep their verdicts. */
-  revalidationFailed(entries: readonly FlowEntry[], err: unknown): void;
+  settleUnselected(s: number): boolean;
+  /**
+   * Installs the verdicts of `res` (a response for `slots`, in order; -1: a slot whose
+   * flow left the cache meanwhile, skip it). Clears the slots' revalidating marks.
+   */
+  applyRevalidation(slots: readonly number[], res: Int32Array): void;
+  /** An evaluation failed: the slots (-1: gone) keep their verdicts; their revalidating marks are already cleared. */
+  revalidationFailed(slots: readonly number[], err: unknown): void;
+  /** An evaluation of `flows` flows took `seconds` (wall time). */
+  reportEvaluation(seconds: number, flows: number): void;
 }
 
-/** Chains visited per collection at most. */
+/** Slots visited per collection at most. */
 const VISIT_BUDGET = 8192;
 
 function posInt(name: string, v: number | undefined, dflt: number): number {
@@ -67,11 +75,11 @@ export class Revalidator {
   lastPassMs = 0;
 
   readonly #owner: RevalidationOwner;
-  #keys: number[] = [];
+  #slots: Int32Array = new Int32Array(0);
   #pos = 0;
   #passStart = 0;
   #active = false;
-  #extra: FlowEntry[] = [];
+  #extra: number[] = [];
   #inFlight = 0;
   #scheduled = false;
   #idleWaiters: (() => void)[] = [];
@@ -93,16 +101,16 @@ export class Revalidator {
 
   /** Starts (or restarts) a pass over every cached flow for the owner's current generation. */
   start(): void {
-    this.#keys = this.#owner.cache.dumpKeys();
+    this.#slots = this.#owner.cache.dumpSlots();
     this.#pos = 0;
     this.#passStart = performance.now();
     this.#active = true;
     this.#schedule();
   }
 
-  /** Rechecks one entry soon (if it is still older than the current generation then). */
-  queue(e: FlowEntry): void {
-    this.#extra.push(e);
+  /** Rechecks one flow soon (if it is still older than the current generation then). */
+  queue(s: number): void {
+    this.#extra.push(s);
     this.#schedule();
   }
 
@@ -118,34 +126,32 @@ export class Revalidator {
     setImmediate(this.#step);
   }
 
-  #stale(e: FlowEntry, gen: number): boolean {
-    return e.linked && !e.revalidating && e.generation < gen &&
-      (e.state === FlowState.Allowed || e.state === FlowState.Denied || e.state === FlowState.Revoked);
+  #stale(s: number, gen: number): boolean {
+    const cache = this.#owner.cache;
+    if (!cache.linked(s) || cache.revalidating(s) || cache.generation(s) >= gen) return false;
+    const state = cache.state(s);
+    return state === FlowState.Allowed || state === FlowState.Denied || state === FlowState.Revoked;
   }
 
-  #take(e: FlowEntry, gen: number, out: FlowEntry[]): void {
-    if (!this.#stale(e, gen) || this.#owner.settleUnselected(e)) return;
-    e.revalidating = true;
-    out.push(e);
+  #take(s: number, gen: number, out: number[]): void {
+    if (!this.#stale(s, gen) || this.#owner.settleUnselected(s)) return;
+    this.#owner.cache.setRevalidating(s, true);
+    out.push(s);
   }
 
   /**
-   * Up to `max` stale entries: queued ones first, then from the key dump. Visits at
-   * most VISIT_BUDGET chains, so a cache whose entries need no evaluation (settled in
+   * Up to `max` stale flows: queued ones first, then from the slot dump. Visits at
+   * most VISIT_BUDGET slots, so a cache whose flows need no evaluation (settled in
    * place) is still walked a slice at a time.
    */
-  #collect(out: FlowEntry[], max: number): void {
+  #collect(out: number[], max: number): void {
     const gen = this.#owner.generation;
     while (this.#extra.length > 0 && out.length < max) this.#take(this.#extra.pop()!, gen, out);
     if (!this.#active) return;
-    const cache = this.#owner.cache;
-    const keys = this.#keys;
-    const stop = Math.min(keys.length, this.#pos + VISIT_BUDGET);
+    const slots = this.#slots;
+    const stop = Math.min(slots.length, this.#pos + VISIT_BUDGET);
     while (out.length < max && this.#pos < stop) {
-      // A few chains at a time, so a chunk does not overshoot by much.
-      const end = Math.min(stop, this.#pos + 64);
-      cache.forEachIn(keys, this.#pos, end, (e) => this.#take(e, gen, out));
-      this.#pos = end;
+      this.#take(slots[this.#pos++], gen, out);
     }
   }
 
@@ -156,11 +162,11 @@ export class Revalidator {
     const deadline = performance.now() + this.sliceMs;
     for (;;) {
       if (!sync && this.#inFlight >= this.maxInFlight) return; // a completion reschedules
-      const batch: FlowEntry[] = [];
+      const batch: number[] = [];
       this.#collect(batch, sync ? this.inlineChunk : this.chunk);
       if (batch.length === 0) {
-        if (this.#active && this.#pos < this.#keys.length) {
-          this.#schedule(); // more chains to walk: let I/O run first
+        if (this.#active && this.#pos < this.#slots.length) {
+          this.#schedule(); // more slots to walk: let I/O run first
           return;
         }
         if (this.#active && this.#inFlight === 0) this.#finishPass();
@@ -170,27 +176,35 @@ export class Revalidator {
       const req = this.#pack(batch);
       if (sync) {
         const res = newResponse(0, batch.length);
+        const t0 = performance.now();
+        let ok = true;
         try {
           owner.evaluator.evaluateSync(req, res);
-          this.flows += batch.length;
-          owner.applyRevalidation(batch, res);
         } catch (err) {
-          for (const e of batch) e.revalidating = false;
-          owner.revalidationFailed(batch, err);
+          ok = false;
+          this.#failed(batch, err);
+        }
+        if (ok) {
+          this.flows += batch.length;
+          owner.reportEvaluation((performance.now() - t0) / 1000, batch.length);
+          owner.applyRevalidation(batch, res);
         }
       } else {
+        // The request is transferred to a worker: keep a copy to check the slots against.
+        const sent = req.slice();
+        const t0 = performance.now();
         this.#inFlight++;
         owner.evaluator.evaluate(req).then(
           (res) => {
             this.#inFlight--;
             this.flows += batch.length;
-            owner.applyRevalidation(batch, res);
+            owner.reportEvaluation((performance.now() - t0) / 1000, batch.length);
+            owner.applyRevalidation(this.#stillThere(batch, sent), res);
             this.#schedule();
           },
           (err: unknown) => {
             this.#inFlight--;
-            for (const e of batch) e.revalidating = false;
-            owner.revalidationFailed(batch, err);
+            this.#failed(this.#stillThere(batch, sent), err);
             this.#schedule();
           },
         );
@@ -202,20 +216,37 @@ export class Revalidator {
     }
   }
 
-  #pack(batch: readonly FlowEntry[]): Int32Array {
+  #pack(batch: readonly number[]): Int32Array {
+    const cache = this.#owner.cache;
     const req = newRequest(this.#owner.generation, batch.length);
     for (let i = 0; i < batch.length; i++) {
-      const e = batch[i];
+      const s = batch[i];
       const q = HEADER_WORDS + i * REQUEST_WORDS;
-      e.writeTo(req, q);
-      req[q + Q_SIDES] = (e.from !== undefined ? Side.Egress : 0) | (e.to !== undefined ? Side.Ingress : 0);
+      cache.writeKey(s, req, q);
+      req[q + Q_SIDES] = (cache.hasFrom(s) ? Side.Egress : 0) | (cache.hasTo(s) ? Side.Ingress : 0);
     }
     return req;
   }
 
+  #failed(batch: number[], err: unknown): void {
+    const cache = this.#owner.cache;
+    for (const s of batch) if (s >= 0) cache.setRevalidating(s, false);
+    this.#owner.revalidationFailed(batch, err);
+  }
+
+  /** `batch` with -1 for each slot that no longer holds the flow sent (or is no longer marked). */
+  #stillThere(batch: number[], sent: Int32Array): number[] {
+    const cache = this.#owner.cache;
+    for (let i = 0; i < batch.length; i++) {
+      const s = batch[i], q = HEADER_WORDS + i * REQUEST_WORDS;
+      if (!cache.revalidating(s) || !cache.matches(s, sent, q, sent[q + Q_SIDES])) batch[i] = -1;
+    }
+    return batch;
+  }
+
   #finishPass(): void {
     this.#active = false;
-    this.#keys = [];
+    this.#slots = new Int32Array(0);
     this.#pos = 0;
     this.passes++;
     this.lastPassMs = performance.now() - this.#passStart;

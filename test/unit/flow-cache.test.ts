@@ -16,20 +16,20 @@ function tcpKey(src: number, dst: number, sport: number, dport: number): FlowKey
   return new FlowKey().setV4(IpProto.TCP, src, dst, sport, dport);
 }
 
-/** Creates and settles an entry, as the enforcer does once a verdict arrives. */
-function settle(c: FlowCache, k: FlowKey, state: FlowState, from = epA, to: typeof epB | undefined = epB): FlowEntry {
-  const e = c.create(k, from, to);
-  assert.ok(e, 'entry created');
-  e.state = state;
-  c.refreshExpiry(e);
-  return e;
+/** Creates and settles a flow, as the enforcer does once a verdict arrives; returns its slot. */
+function settle(c: FlowCache, k: FlowKey, state: FlowState, from: typeof epA | undefined = epA, to: typeof epB | undefined = epB): number {
+  const s = c.create(k, from, to);
+  assert.ok(s > 0, 'flow created');
+  c.setState(s, state);
+  c.refreshExpiry(s);
+  return s;
 }
 
 describe('FlowCache lookups', () => {
   it('misses, then hits the forward key and (for Allowed) the reply', () => {
     const c = new FlowCache({ max: 16 });
     const k = tcpKey(A, B, 40000, 80);
-    assert.equal(c.lookup(k, epA, epB), undefined);
+    assert.equal(c.lookup(k, epA, epB), -1);
     const e = settle(c, k, FlowState.Allowed);
     assert.equal(c.lookup(k, epA, epB), e);
     assert.equal(c.reverse, false);
@@ -44,8 +44,8 @@ describe('FlowCache lookups', () => {
     const r = new FlowKey().copyFrom(k).reverse();
     const e = settle(c, k, FlowState.Denied);
     assert.equal(c.lookup(k, epA, epB), e);
-    assert.equal(c.lookup(r, epB, epA), undefined, 'the reply direction is a flow of its own');
-    e.state = FlowState.Revoked;
+    assert.equal(c.lookup(r, epB, epA), -1, 'the reply direction is a flow of its own');
+    c.setState(e, FlowState.Revoked);
     assert.equal(c.lookup(r, epB, epA), e);
     assert.equal(c.reverse, true);
   });
@@ -53,10 +53,10 @@ describe('FlowCache lookups', () => {
   it('a Pending entry matches its own direction only', () => {
     const c = new FlowCache({ max: 16 });
     const k = tcpKey(A, B, 40000, 80);
-    const e = c.create(k, epA, epB)!;
-    assert.equal(e.state, FlowState.Pending);
+    const e = c.create(k, epA, epB);
+    assert.equal(c.state(e), FlowState.Pending);
     assert.equal(c.lookup(k, epA, epB), e);
-    assert.equal(c.lookup(new FlowKey().copyFrom(k).reverse(), epB, epA), undefined);
+    assert.equal(c.lookup(new FlowKey().copyFrom(k).reverse(), epB, epA), -1);
   });
 
   it('ICMP echo replies match the request entry (type 8 <-> 0)', () => {
@@ -70,7 +70,7 @@ describe('FlowCache lookups', () => {
     assert.equal(c.reverse, true);
     const other = new FlowKey().setV4(IpProto.ICMP, B, A, 8, 8);
     other.icmpType = 0;
-    assert.equal(c.lookup(other, epB, epA), undefined, 'another echo id is another flow');
+    assert.equal(c.lookup(other, epB, epA), -1, 'another echo id is another flow');
   });
 
   it('an entry for other endpoints (an endpoint was replaced) is stale: removed, a miss', () => {
@@ -78,7 +78,7 @@ describe('FlowCache lookups', () => {
     const k = tcpKey(A, B, 40000, 80);
     settle(c, k, FlowState.Allowed);
     const epB2 = endpoint('x', 'b2', '10.0.1.11');
-    assert.equal(c.lookup(k, epA, epB2), undefined);
+    assert.equal(c.lookup(k, epA, epB2), -1);
     assert.equal(c.size, 0);
   });
 
@@ -119,7 +119,8 @@ describe('FlowCache counters and TCP state', () => {
     c.account(e, false, 60, TCP.SYN);
     c.account(e, true, 60, TCP.SYN | TCP.ACK);
     c.account(e, false, 1500, TCP.ACK);
-    assert.deepEqual([e.fwdPackets, e.fwdBytes, e.revPackets, e.revBytes], [2, 1560, 1, 60]);
+    const r = c.read(e);
+    assert.deepEqual([r.fwdPackets, r.fwdBytes, r.revPackets, r.revBytes], [2, 1560, 1, 60]);
   });
 
   it('expires tcpClosingMs after FIN both ways, and later packets do not extend it', () => {
@@ -129,20 +130,20 @@ describe('FlowCache counters and TCP state', () => {
     c.setNow(1000);
     c.account(e, false, 60, TCP.SYN);
     c.account(e, true, 60, TCP.SYN | TCP.ACK);
-    assert.equal(e.expiresAt, 1000 + 600_000, 'established: the long idle timeout');
+    assert.equal(c.expiresAt(e), 1000 + 600_000, 'established: the long idle timeout');
     c.account(e, false, 60, TCP.FIN | TCP.ACK);
-    assert.equal(e.tcp & TcpBits.Closing, 0, 'one FIN is a half-close');
+    assert.equal(c.tcp(e) & TcpBits.Closing, 0, 'one FIN is a half-close');
     c.setNow(2000);
     c.account(e, true, 60, TCP.FIN | TCP.ACK);
-    assert.ok(e.tcp & TcpBits.Closing);
-    assert.equal(e.expiresAt, 7000);
+    assert.ok(c.tcp(e) & TcpBits.Closing);
+    assert.equal(c.expiresAt(e), 7000);
     c.setNow(3000);
     c.account(e, false, 60, TCP.ACK); // the last ACK
-    assert.equal(e.expiresAt, 7000, 'closing is not extended');
+    assert.equal(c.expiresAt(e), 7000, 'closing is not extended');
     c.setNow(6999);
     assert.equal(c.lookup(r, epB, epA), e);
     c.setNow(7000);
-    assert.equal(c.lookup(k, epA, epB), undefined);
+    assert.equal(c.lookup(k, epA, epB), -1);
     assert.equal(c.expired, 1);
     assert.equal(c.size, 0);
   });
@@ -154,9 +155,9 @@ describe('FlowCache counters and TCP state', () => {
     c.account(e, false, 60, TCP.SYN);
     c.setNow(100);
     c.account(e, true, 40, TCP.RST | TCP.ACK);
-    assert.equal(e.expiresAt, 5100);
+    assert.equal(c.expiresAt(e), 5100);
     c.setNow(5100);
-    assert.equal(c.lookup(k, epA, epB), undefined);
+    assert.equal(c.lookup(k, epA, epB), -1);
   });
 
   it('a SYN on a closing entry starts the connection over', () => {
@@ -166,8 +167,8 @@ describe('FlowCache counters and TCP state', () => {
     c.account(e, false, 40, TCP.RST);
     c.setNow(10);
     c.account(e, false, 60, TCP.SYN);
-    assert.equal(e.tcp & TcpBits.Closing, 0);
-    assert.equal(e.expiresAt, 60_010);
+    assert.equal(c.tcp(e) & TcpBits.Closing, 0);
+    assert.equal(c.expiresAt(e), 60_010);
   });
 
   it('idle timeouts: TCP opening / established, UDP, ICMP — lazily on lookup', () => {
@@ -187,14 +188,14 @@ describe('FlowCache counters and TCP state', () => {
     c.setNow(39_998);
     assert.equal(c.lookup(i, epA, epB), ei);
     c.setNow(39_999); // refreshed at 19,999 -> expires 39,999
-    assert.equal(c.lookup(i, epA, epB), undefined);
-    assert.equal(c.lookup(t, epA, epB), undefined, 'unanswered TCP expires after tcpOpeningMs');
+    assert.equal(c.lookup(i, epA, epB), -1);
+    assert.equal(c.lookup(t, epA, epB), -1, 'unanswered TCP expires after tcpOpeningMs');
     assert.equal(c.lookup(u, epA, epB), eu);
     c.account(eu, false, 60, 0);
     c.setNow(99_998);
     assert.equal(c.lookup(u, epA, epB), eu);
     c.setNow(99_999);
-    assert.equal(c.lookup(u, epA, epB), undefined);
+    assert.equal(c.lookup(u, epA, epB), -1);
     assert.equal(c.expired, 3);
   });
 });
@@ -208,12 +209,13 @@ describe('FlowCache bounds', () => {
     const k = new FlowKey();
     for (let n = 0; n < 100_000; n++) {
       k.setV4(IpProto.UDP, ip4('192.168.0.0') + (n >>> 16), B, n & 0xffff, 53);
-      if (c.lookup(k, undefined, epB) === undefined) settle(c, k, FlowState.Allowed, undefined as never, epB);
+      if (c.lookup(k, undefined, epB) < 0) settle(c, k, FlowState.Allowed, undefined, epB);
       if (n % 100 === 0) assert.equal(c.lookup(busy, epA, epB), be, 'the busy flow is still cached');
       assert.ok(c.chains <= max);
     }
-    assert.ok(c.size <= max * c.maxChain);
+    assert.ok(c.size <= max);
     assert.ok(c.size >= max - 10, `size ${c.size}`);
+    assert.ok(c.capacity <= max + 1, 'the columns never outgrow max');
     assert.ok(c.evicted >= 100_000 - max, `evicted ${c.evicted}`);
     assert.equal(c.lookup(busy, epA, epB), be);
   });
@@ -221,25 +223,23 @@ describe('FlowCache bounds', () => {
   it('keeps colliding flows apart in one chain, and bounds the chain', () => {
     const c = new FlowCache({ max: 16, maxChain: 4, hash: () => 42 });
     const keys = Array.from({ length: 6 }, (_, i) => tcpKey(A, B, 1000 + i, 80));
-    const entries: FlowEntry[] = [];
+    const entries: number[] = [];
     for (let i = 0; i < 4; i++) {
       c.setNow(i);
-      const e = settle(c, keys[i], i % 2 === 0 ? FlowState.Allowed : FlowState.Denied);
-      e.lastSeen = i;
-      entries.push(e);
+      entries.push(settle(c, keys[i], i % 2 === 0 ? FlowState.Allowed : FlowState.Denied));
     }
     assert.equal(c.chains, 1);
     assert.equal(c.size, 4);
     for (let i = 0; i < 4; i++) assert.equal(c.lookup(keys[i], epA, epB), entries[i]);
     // Reply direction of key 0 (Allowed) finds entry 0; of key 1 (Denied) nothing.
     assert.equal(c.lookup(new FlowKey().copyFrom(keys[0]).reverse(), epB, epA), entries[0]);
-    assert.equal(c.lookup(new FlowKey().copyFrom(keys[1]).reverse(), epB, epA), undefined);
+    assert.equal(c.lookup(new FlowKey().copyFrom(keys[1]).reverse(), epB, epA), -1);
     // A fifth flow displaces the least recently seen settled entry (entry 0).
     const e4 = settle(c, keys[4], FlowState.Allowed);
     assert.equal(c.size, 4);
     assert.equal(c.chainFull, 1);
-    assert.equal(entries[0].linked, false);
-    assert.equal(c.lookup(keys[0], epA, epB), undefined);
+    assert.equal(c.peekExact(keys[0]), -1);
+    assert.equal(c.lookup(keys[0], epA, epB), -1);
     assert.equal(c.lookup(keys[4], epA, epB), e4);
     // Removing the head keeps the rest reachable.
     c.remove(entries[1]);
@@ -249,28 +249,37 @@ describe('FlowCache bounds', () => {
 
   it('refuses a new flow when its chain is full of pending flows', () => {
     const c = new FlowCache({ max: 16, maxChain: 2, hash: () => 7 });
-    assert.ok(c.create(tcpKey(A, B, 1, 80), epA, epB));
-    assert.ok(c.create(tcpKey(A, B, 2, 80), epA, epB));
-    assert.equal(c.create(tcpKey(A, B, 3, 80), epA, epB), undefined);
+    assert.ok(c.create(tcpKey(A, B, 1, 80), epA, epB) > 0);
+    assert.ok(c.create(tcpKey(A, B, 2, 80), epA, epB) > 0);
+    assert.equal(c.create(tcpKey(A, B, 3, 80), epA, epB), -1);
     assert.equal(c.size, 2);
   });
 
-  it('an evicted entry can be linked again, replacing a newer one with the same key', () => {
+  it('tells the owner when a pending flow is evicted or replaced, and a flow read out can be inserted again', () => {
     const c = new FlowCache({ max: 1 });
+    const gone: number[] = [];
+    c.onPendingUnlinked = (s) => gone.push(s);
     const k1 = tcpKey(A, B, 1, 80), k2 = tcpKey(A, B, 2, 80);
-    const e1 = c.create(k1, epA, epB)!;
+    const s1 = c.create(k1, epA, epB);
+    const copy = c.read(s1);
     c.create(k2, epA, epB);
-    assert.equal(e1.linked, false);
+    assert.deepEqual(gone, [s1]);
     assert.equal(c.evicted, 1);
-    const again = c.create(k1, epA, epB)!; // a second pending entry for k1
-    assert.ok(c.link(e1));
-    assert.equal(again.linked, false);
-    assert.equal(c.lookup(k1, epA, epB), e1);
+    assert.equal(c.peekExact(k1), -1);
+    const again = c.create(k1, epA, epB); // a second pending flow for k1 (evicts k2's)
+    assert.deepEqual(gone, [s1, s1], 'k2 reused the slot');
+    copy.state = FlowState.Allowed;
+    const s = c.insert(copy); // replaces `again`, the same key
+    assert.deepEqual(gone, [s1, s1, again]);
+    assert.equal(c.lookup(k1, epA, epB), s);
+    assert.equal(c.state(s), FlowState.Allowed);
+    assert.equal(c.size, 1);
   });
 
   it('rejects bad options with the option named', () => {
-    assert.throws(() => new FlowCache({ max: 0 }), /FlowCache: max must be a positive integer, got 0/);
-    assert.throws(() => new FlowCache({ udpIdleMs: -1 }), /FlowCache: udpIdleMs must be a positive number of ms, got -1/);
+    assert.throws(() => new FlowCache({ max: 0 }), /FlowCache: max must be a positive integer below 2\^30, got 0/);
+    assert.throws(() => new FlowCache({ udpIdleMs: -1 }), /FlowCache: udpIdleMs must be a positive number of ms below 2\^31, got -1/);
+    assert.throws(() => new FlowCache({ initialSlots: 1 }), /FlowCache: initialSlots must be an integer >= 2, got 1/);
     assert.throws(() => new FlowCache({ maxChain: 1.5 }), /FlowCache: maxChain must be a positive integer/);
   });
 });

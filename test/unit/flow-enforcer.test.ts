@@ -5,6 +5,7 @@ import type { PacketBatch } from '../../src/dataplane/packet-batch.js';
 import { Verdict } from '../../src/dataplane/policy-gate.js';
 import { FlowState } from '../../src/flow/flow-entry.js';
 import { PolicyEnforcer, type PolicyEnforcerOptions } from '../../src/flow/policy-enforcer.js';
+import { FlowKey } from '../../src/packet/flow-key.js';
 import { Decision } from '../../src/workers/batch-format.js';
 import type { PolicyEvaluator } from '../../src/workers/evaluator.js';
 import { icmp4DestUnreachable, icmp4FragNeeded, icmp6PacketTooBig } from '../../src/packet/icmp-errors.js';
@@ -72,7 +73,7 @@ for (const mode of ['pool', 'inline'] as const) {
         assert.equal(gate.evaluated, 1);
         // The reply direction is admitted by the same entry.
         assert.equal(drv.send(tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.SYN | TCP.ACK), xa, xb), Verdict.Allow);
-        const e = gate.cache.peekExact(drv.parse(syn))!;
+        const e = gate.flow(drv.parse(syn))!;
         assert.equal(e.state, FlowState.Allowed);
         assert.equal(e.ingress, Decision.RuleAllow);
         assert.equal(e.ingressPolicy, 'KubernetesNetworkPolicy/x/pa');
@@ -93,7 +94,7 @@ for (const mode of ['pool', 'inline'] as const) {
           assert.equal(drv.send(bad, undefined, xa), Verdict.Deny);
         }
         assert.equal(drv.send(bad, undefined, xa), Verdict.Deny, 'the cached deny answers at once');
-        const d = gate.cache.peekExact(drv.parse(bad))!;
+        const d = gate.flow(drv.parse(bad))!;
         assert.equal(d.state, FlowState.Denied);
         assert.equal(d.ingress, Decision.DefaultDeny);
         assert.equal(d.fwdPackets, 2, 'the dropped held packet is counted too');
@@ -147,19 +148,22 @@ for (const mode of ['pool', 'inline'] as const) {
         gate.setSnapshot(onlyFrom('b'));
         await establish('10.0.1.11', '10.0.1.10', 40000, xb, xa); // x/b -> x/a: allowed now, denied later
         await establish('10.0.2.10', '10.0.2.11', 40001, ya, undefined); // y/a -> y/b: unselected
-        const ka = gate.cache.peekExact(drv.parse(tcp4('10.0.1.11', '10.0.1.10', 40000, 80)))!;
-        const ky = gate.cache.peekExact(drv.parse(tcp4('10.0.2.10', '10.0.2.11', 40001, 80)))!;
+        const kaKey = new FlowKey().copyFrom(drv.parse(tcp4('10.0.1.11', '10.0.1.10', 40000, 80)));
+        const kyKey = new FlowKey().copyFrom(drv.parse(tcp4('10.0.2.10', '10.0.2.11', 40001, 80)));
+        const kySlot = gate.cache.peekExact(kyKey);
         const gen = gate.setSnapshot(onlyFrom('c'));
         // Until revalidated, packets keep flowing on the old verdict: never held again.
         assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK), xb, xa), Verdict.Allow);
         await gate.revalidated();
         assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.ACK), xb, xa), Verdict.Deny);
         assert.equal(drv.send(tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.ACK), xa, xb), Verdict.Deny, 'replies stop too');
+        const ka = gate.flow(kaKey)!;
         assert.equal(ka.state, FlowState.Revoked);
         assert.equal(ka.generation, gen);
         assert.equal(ka.ingress, Decision.DefaultDeny);
         assert.equal(drv.send(tcp4('10.0.2.10', '10.0.2.11', 40001, 80, TCP.ACK), ya, undefined), Verdict.Allow);
-        assert.equal(gate.cache.peekExact(drv.parse(tcp4('10.0.2.10', '10.0.2.11', 40001, 80)))!, ky, 'same entry, updated in place');
+        assert.equal(gate.cache.peekExact(kyKey), kySlot, 'same entry, updated in place');
+        const ky = gate.flow(kyKey)!;
         assert.equal(ky.generation, gen);
         assert.equal(ky.fwdPackets, 2);
         assert.equal(gate.revoked, 1);
@@ -377,7 +381,7 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
         assert.equal(await decide(tcp6('fd00:1::11', 'fd00:1::10', 40000, 80)), Verdict.Allow, `${mode}: b -> a:80`);
         assert.equal(await decide(tcp6('fd00:1::11', 'fd00:1::10', 40000, 81)), Verdict.Deny, `${mode}: b -> a:81`);
         assert.equal(await decide(tcp6('fd00:9::5', 'fd00:1::10', 40000, 80)), Verdict.Deny, `${mode}: outsider -> a:80`);
-        const e = h.gate.cache.peekExact(h.drv.parse(tcp6('fd00:1::11', 'fd00:1::10', 40000, 80)))!;
+        const e = h.gate.flow(h.drv.parse(tcp6('fd00:1::11', 'fd00:1::10', 40000, 80)))!;
         assert.equal(e.ingressPolicy, 'KubernetesNetworkPolicy/x/pa');
         const reply = tcp6('fd00:1::10', 'fd00:1::11', 80, 40000, TCP.ACK, Buffer.alloc(1300));
         const router = Buffer.from('fd000009000000000000000000000001', 'hex');

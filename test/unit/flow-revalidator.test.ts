@@ -49,7 +49,7 @@ describe('Revalidator', () => {
       const gen2 = gate.setSnapshot(onlyFrom('c'));
       await gate.settled();
       await gate.revalidated();
-      const e = gate.cache.peekExact(drv.parse(syn))!;
+      const e = gate.flow(drv.parse(syn))!;
       assert.equal(e.generation, gen2);
       // The worker may see generation 2 before it takes the request (the snapshot broadcast and the
       // task travel on different channels): then the packet is denied at once. Otherwise it is
