@@ -4,7 +4,6 @@
 import { DROP_REASON_COUNT, dropName } from '../packet/drop.js';
 import type { Forwarder } from '../dataplane/forwarder.js';
 import type { Endpoint } from '../dataplane/endpoint.js';
-import type { Peer } from '../overlay/peer-table.js';
 import type { EnforcerStats } from '../flow/policy-enforcer.js';
 import type { FlowRecord } from '../flow/flow-log.js';
 import type { TraceQuery, TraceResult } from '../daemon/trace.js';
@@ -16,7 +15,8 @@ export interface PolicySummary { id: string; kind: string; namespace?: string; n
 export interface StatsSource {
   forwarder(): Forwarder | undefined;
   endpoints(): Iterable<Endpoint>;
-  peers(): Iterable<Peer>;
+  /** The peers with their traffic, JS pipeline and native fast path together. */
+  peers(): PeerStats[];
   health(): { status: 'ok' | 'degraded' | 'starting'; reasons: string[] };
   policyStats(): EnforcerStats | undefined;
   /** Cached flows, newest verdicts as the cache holds them; at most `limit`. */
@@ -70,10 +70,7 @@ export function collectStats(src: StatsSource): DaemonStats {
       name: ep.key, ip: ep.record.ip, tun: ep.tunName,
       rxPackets: ep.rxPackets, rxBytes: ep.rxBytes, txPackets: ep.tx.sentPackets, txBytes: ep.tx.sentBytes,
     })),
-    peers: [...src.peers()].map((p) => ({
-      name: p.name, underlay: `${p.record.publicIP}:${p.port}`, subnet: p.record.subnet,
-      rxPackets: p.counters.rxPackets, rxBytes: p.counters.rxBytes, txPackets: p.counters.txPackets, txBytes: p.counters.txBytes,
-    })),
+    peers: src.peers(),
     policy: src.policyStats(),
     datapath: src.datapath(),
     store: src.storeHealth(),

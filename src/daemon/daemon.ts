@@ -8,10 +8,10 @@ import { unlink, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { native, type Poller } from '../native/binding.js';
 import { createBackend, type OverlayBackend, type OverlayLocal } from '../overlay/backend.js';
-import { parseMac } from '../overlay/peer.js';
+import { parseMac, PeerCounters } from '../overlay/peer.js';
 import { PeerTable, type Peer } from '../overlay/peer-table.js';
 import { ApiServer, type ApiAddress } from '../api/server.js';
-import type { DatapathStats, PolicySummary, StatsSource } from '../api/stats.js';
+import type { DatapathStats, PeerStats, PolicySummary, StatsSource } from '../api/stats.js';
 import { Histogram, type Metric } from 'prom-client';
 import type { EnforcerStats } from '../flow/policy-enforcer.js';
 import type { FlowRecord } from '../flow/flow-log.js';
@@ -104,7 +104,32 @@ export class Daemon implements StatsSource {
   // StatsSource, for the HTTP API.
   forwarder(): Forwarder | undefined { return this.#forwarder; }
   endpoints(): Iterable<Endpoint> { return this.#endpoints.values(); }
-  peers(): Iterable<Peer> { return this.#peers?.peers() ?? []; }
+  peers(): PeerStats[] {
+    if (!this.#peers) return [];
+    // The fast path counts by underlay address; a peer is found the way the forwarder finds a sender.
+    const fast = new Map<Peer, PeerCounters>();
+    if (this.#forwarder?.fastPath) {
+      for (const s of native.fastPathPeerStats()) {
+        const p = this.#peers.lookupByUnderlay(s.addr, s.port);
+        if (p === null) continue;
+        const c = fast.get(p) ?? new PeerCounters();
+        c.rxPackets += s.rxPackets;
+        c.rxBytes += s.rxBytes;
+        c.txPackets += s.txPackets;
+        c.txBytes += s.txBytes;
+        fast.set(p, c);
+      }
+    }
+    return this.#peers.peers().map((p) => {
+      const f = fast.get(p);
+      const c = p.counters;
+      return {
+        name: p.name, underlay: `${p.record.publicIP}:${p.port}`, subnet: p.record.subnet,
+        rxPackets: c.rxPackets + (f?.rxPackets ?? 0), rxBytes: c.rxBytes + (f?.rxBytes ?? 0),
+        txPackets: c.txPackets + (f?.txPackets ?? 0), txBytes: c.txBytes + (f?.txBytes ?? 0),
+      };
+    });
+  }
   policyStats(): EnforcerStats | undefined { return this.#gate?.stats(); }
   flowRecords(denyOnly: boolean, limit: number): FlowRecord[] {
     const out: FlowRecord[] = [];
