@@ -60,6 +60,11 @@ export function collectStats(src: StatsSource): DaemonStats {
   const f = src.forwarder();
   const drops: Record<string, number> = {};
   for (let code = 1; code < DROP_REASON_COUNT; code++) drops[dropName(code)] = f ? f.drops.get(code) : 0;
+  // Drops inside the policy gate, while a new flow waits for its verdict (the forwarder never sees them).
+  const p = src.policyStats();
+  drops.PolicyHeldDenied = p?.held.dropped ?? 0;
+  drops.PolicyHeldQueueFull = p ? p.held.flowFull + p.held.queueFull + p.held.tooBig : 0;
+  drops.PolicyOverload = p?.shed ?? 0;
   return {
     drops,
     underlay: {
@@ -71,7 +76,7 @@ export function collectStats(src: StatsSource): DaemonStats {
       rxPackets: ep.rxPackets, rxBytes: ep.rxBytes, txPackets: ep.tx.sentPackets, txBytes: ep.tx.sentBytes,
     })),
     peers: src.peers(),
-    policy: src.policyStats(),
+    policy: p,
     datapath: src.datapath(),
     store: src.storeHealth(),
   };
