@@ -19,7 +19,12 @@ export function registerBenchCommand(program: Command): void {
     .action(async (opts: { seconds: string; repeat: string; systems?: string; baseline?: string; realtime: string; json: boolean;
       plot?: string; results?: string; write: boolean }) => {
       // Loaded on use: the harness (labs, iperf3, the other tunnels) is not needed by any other command.
-      const { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } = await import('../../bench/sluice-bench.js');
+      const { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } = await import('../../bench/sluice-bench.js').catch((err: unknown) => {
+        // The container image ships only what the daemon and the CLI need.
+        if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+        throw new Error('sluice bench runs from a source checkout (bench/ and its test helpers are not part of this install): ' +
+          'git clone the repository, then `./scripts/setup.sh && npm ci && node dist/src/cli.js bench`');
+      });
       const checked = checkOptions({ ...opts, systems: opts.systems ?? defaultSystems() });
       const out = await runBench({
         ...checked,
