@@ -9,12 +9,18 @@
 //             in flight per thread); JS drains every ring with datapathDrain, one call per
 //             batch, and forwards the packets through its slow path as if it had read them.
 //
-// Flows are spread over threads by hashing: the kernel picks a TUN queue by a symmetric flow
-// hash and then by where the flow's packets were last written (so a thread writes to its own
-// queue of an endpoint: the replies come back to it), and a classic BPF program on the
-// SO_REUSEPORT group (udpSetSteering) picks the socket by a symmetric hash of the inner
-// packet's addresses and ports, so both hosts put a flow on the same thread index. Which thread
-// a packet lands on never matters for correctness: the table is shared and a miss goes to JS.
+// Flows are spread over threads by hashing (FlowSpread, symmetric in the flow's two directions):
+//   - TUN side: the kernel sends a workload's packets of a flow to the queue the flow's packets
+//     were last written to (else by its own hash), and the fast path writes a flow to the queue
+//     FlowSpread picks — so that thread handles the flow's outbound packets;
+//   - underlay side: without UDP_GRO, a classic BPF program on the SO_REUSEPORT group
+//     (udpSetSteering) picks the socket by the same hash of the inner packet, so a flow is on the
+//     same thread index on both hosts. With UDP_GRO it is not used: the kernel picks the socket
+//     of merged trains by its own hash of the outer addresses and ports (the BPF program is not
+//     run for them), so single datagrams must go the same way or a flow would be split over two
+//     threads (reordered); then all traffic from one peer is received by one thread.
+// Which thread a packet lands on never matters for correctness: the table is shared and a miss
+// goes to JS.
 //
 // Lifetime: fastPathForget(fd) takes the table lock exclusively, so no run is using fd when it
 // returns (runs hold the lock shared) and no later one will (the port is gone; a stale epoll
@@ -91,6 +97,7 @@ struct Config {
 } cfg;
 
 std::vector<Thread*> threads;  // thread k at [k - 1]
+std::vector<QueueSet*> queueSets;
 napi_threadsafe_function tsfn = nullptr;
 bool cleanupHook = false;
 uint64_t nextPortId = 1;
@@ -164,6 +171,8 @@ void StopThreads() {
     pthread_join(t->tid, nullptr);
     t->running = false;
   }
+  for (QueueSet* q : queueSets) delete q;
+  queueSets.clear();
   for (Thread* t : threads) {
     for (Port* p : t->ctx.ports) delete p;
     t->ctx.ports.clear();
@@ -380,7 +389,21 @@ Napi::Value AttachToThread(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   t->ctx.ports.push_back(p);
-  if (kind == kUdp) t->ctx.udp = p;
+  if (kind == kUdp) {
+    t->ctx.udp = p;
+    return Napi::Value();
+  }
+  QueueSet* qs = QueuesOf(keyFd);
+  if (qs == nullptr) {
+    qs = new QueueSet();
+    qs->keyFd = keyFd;
+    qs->fds.assign(threads.size() + 1, -1);
+    qs->ports.assign(threads.size() + 1, nullptr);
+    qs->fds[0] = keyFd;
+    queueSets.push_back(qs);
+  }
+  qs->fds[static_cast<size_t>(k)] = fd;
+  qs->ports[static_cast<size_t>(k)] = p;
   return Napi::Value();
 }
 
@@ -392,6 +415,21 @@ Napi::Value Forget(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, "fastPathForget", &fd)) return Napi::Value();
   WriteLock lock;
   ForgetMainPort(fd);
+  for (size_t i = 0; i < queueSets.size();) {
+    QueueSet* q = queueSets[i];
+    if (q->keyFd == fd) {
+      queueSets.erase(queueSets.begin() + static_cast<long>(i));
+      delete q;
+      continue;
+    }
+    for (size_t j = 0; j < q->fds.size(); j++) {
+      if (q->fds[j] == fd) {
+        q->fds[j] = -1;
+        q->ports[j] = nullptr;
+      }
+    }
+    i++;
+  }
   for (Thread* t : threads) {
     Ctx& c = t->ctx;
     for (size_t i = 0; i < c.ports.size();) {
@@ -493,10 +531,12 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+}  // namespace
+
 // datapathThreadStats() -> [{ hits, misses, toJs, txDrops, ringDrops, wakeups, rxPackets, txPackets }]
 // per thread, index 0 the JS thread (rx/tx: packets its fast path read / sent), for tests and tuning.
-Napi::Value ThreadStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// Also fastPathStats().perThread.
+Napi::Value ThreadStatsArray(Napi::Env env) {
   Napi::Array a = Napi::Array::New(env, threads.size() + 1);
   for (size_t k = 0; k <= threads.size(); k++) {
     Ctx& c = k == 0 ? MainCtx() : threads[k - 1]->ctx;
@@ -519,6 +559,10 @@ Napi::Value ThreadStats(const Napi::CallbackInfo& info) {
   }
   return a;
 }
+
+namespace {
+
+Napi::Value ThreadStats(const Napi::CallbackInfo& info) { return ThreadStatsArray(info.Env()); }
 
 // udpSetSteering(fd, prefixLen, sockets): a classic BPF program on fd's SO_REUSEPORT group picks
 // the socket (0..sockets-1, in bind order) for each datagram by a symmetric hash of the inner
@@ -636,7 +680,17 @@ void SumThreadStats(Stats* s) {
   }
 }
 
+QueueSet* QueuesOf(int keyFd) {
+  for (QueueSet* q : queueSets)
+    if (q->keyFd == keyFd) return q;
+  return nullptr;
+}
+
 void SumThreadFdStats(int fd, uint64_t* rxP, uint64_t* rxB, uint64_t* txP, uint64_t* txB) {
+  if (QueueSet* q = QueuesOf(fd)) {
+    *txP += q->q0TxPackets;
+    *txB += q->q0TxBytes;
+  }
   for (Thread* t : threads) {
     for (const Port* p : t->ctx.ports) {
       if (p->keyFd != fd) continue;

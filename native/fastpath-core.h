@@ -81,6 +81,7 @@ struct TunOut {
   uint8_t* pkt;
   size_t len, mss;
   Port* port;  // native threads: the port counted (null: the JS thread's fd counters)
+  struct QueueSet* q0;  // a native thread wrote to the endpoint's queue 0: counted there
 };
 struct Outputs {
   int udpFd = -1;
@@ -138,6 +139,29 @@ void ForgetMainPort(int fd);
 void SumThreadStats(Stats* into);
 void SumThreadFdStats(int fd, uint64_t* rxP, uint64_t* rxB, uint64_t* txP, uint64_t* txB);
 void ForEachCtx(void (*fn)(const Ctx&, void*), void* arg);
+Napi::Value ThreadStatsArray(Napi::Env env);
+
+// An endpoint's TUN queues (datapath threads > 1): fds[q] is queue q (fds[0] = keyFd), ports[q] its
+// native thread's port (null for queue 0, counted in q0Tx* when a native thread writes to it).
+struct QueueSet {
+  int keyFd = -1;
+  std::vector<int> fds;
+  std::vector<Port*> ports;
+  RelaxedCounter q0TxPackets, q0TxBytes;
+};
+// The endpoint's queues, or null (one queue). Changed under tableLock exclusively (datapath.cc).
+QueueSet* QueuesOf(int keyFd);
+
+// The symmetric flow hash that picks a thread (the BPF steering program computes the same):
+// addresses, and TCP/UDP ports or the ICMP echo id, mixed; then modulo the threads.
+inline uint32_t FlowSpread(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t proto) {
+  uint32_t a = src ^ dst;
+  if (proto == 6 || proto == 17) a ^= static_cast<uint32_t>(sport ^ dport) & 0xffff;
+  else if (proto == 1) a ^= sport;  // the echo id
+  a ^= a >> 16;
+  a *= 0x9e3779b1u;
+  return a >> 16;
+}
 
 // A miss of a native thread: copied into its ring (datapath.cc). False: the ring is full (counted).
 bool RingPush(Ctx& c, int keyFd, int kind, const uint8_t* data, int32_t len, int32_t gso, uint32_t addr,

@@ -193,14 +193,6 @@ void DropPort(Port* p) {
   delete p;
 }
 
-// A native thread's port for an endpoint's queue: where its writes to that endpoint go (so the
-// kernel's TUN flow steering sends the flow's replies to this thread's queue too).
-Port* TunPortOf(Ctx& c, int keyFd) {
-  for (Port* p : c.ports)
-    if (p->keyFd == keyFd && p->kind != kUdp) return p;
-  return nullptr;
-}
-
 // Per-peer counters (native forwarding only; JS counts its own).
 PeerSlot* PeerOf(Ctx& c, uint32_t addr, uint16_t port) {
   uint64_t key = ((static_cast<uint64_t>(addr) << 16) | port) + 1;
@@ -276,6 +268,9 @@ void Flush(Ctx& c, uint8_t* buf) {
     } else if (t.port != nullptr) {
       t.port->txPackets++;
       t.port->txBytes += t.len;
+    } else if (t.q0 != nullptr) {
+      t.q0->q0TxPackets++;
+      t.q0->q0TxBytes += t.len;
     } else if (c.index == 0) {
       FdCounters& fc = CountersOf(t.fd);
       fc.txPackets++;
@@ -345,8 +340,20 @@ bool Forward(Ctx& c, Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const
       ps->txBytes += wb;
     }
   } else {
-    Port* tp = c.index > 0 ? TunPortOf(c, e->outFd) : nullptr;
-    out.tun.push_back(TunOut{tp != nullptr ? tp->fd : e->outFd, e->vnet != 0, ip, x.total, mss, tp});
+    // With several queues, the flow's queue by its hash: the kernel sends the workload's packets of
+    // the flow back on the queue they were last written to, so that thread handles them.
+    int fd = e->outFd;
+    Port* tp = nullptr;
+    bool q0 = false;
+    if (QueueSet* qs = QueuesOf(e->outFd)) {
+      size_t q = FlowSpread(k.src, k.dst, k.sport, k.dport, k.proto) % qs->fds.size();
+      if (qs->fds[q] >= 0) {
+        fd = qs->fds[q];
+        tp = qs->ports[q];
+      }
+      q0 = tp == nullptr && c.index > 0;
+    }
+    out.tun.push_back(TunOut{fd, e->vnet != 0, ip, x.total, mss, tp, q0 ? QueuesOf(e->outFd) : nullptr});
     if (prefixIn != nullptr) {
       if (PeerSlot* ps = PeerOf(c, k.outerAddr, k.outerPort)) {
         ps->rxPackets += wp;
@@ -658,6 +665,7 @@ Napi::Value GetStats(const Napi::CallbackInfo& info) {
   Stats s;
   Totals(s);
   SetStats(o, s);
+  o.Set("perThread", ThreadStatsArray(env));
   return o;
 }
 

@@ -11,8 +11,19 @@
 //     echo always take the JS path.
 // Misses found by the native poll reach JS as `pending` indices into the batch the addon read.
 //
+// Datapath threads (native/datapath.cc), with `threads` > 1: thread 0 is this (the JS) thread as
+// above; threads 1..n-1 are native, each polling queue k of every endpoint's TUN (IFF_MULTI_QUEUE,
+// Endpoint.queueFds[k-1]) and its own underlay socket, bound to the same address:port with
+// SO_REUSEPORT and steered by a hash of the inner flow, and forwarding decided flows at once
+// against the same, shared table. Their misses come back to JS through rings: the addon calls
+// onMisses, which drains them (drain()) and forwards them as if read here.
+//
+//   endpoint TUN queue 0 ─Poller─► thread 0 (JS): fast path ─miss─► forwarder
+//   endpoint TUN queue k ─epoll─► thread k: fast path ─miss─► ring k ─onMisses─► forwarder
+//   underlay socket 0 / k  (SO_REUSEPORT group: by inner flow hash without UDP_GRO, else by peer)
+//
 // Environment: SLUICE_FASTPATH=off turns it off; SLUICE_FASTPATH_TTL_MS (default 5000) sets ttlMs.
-import { FastPathAttach, FastPathKind, FastPathOut, native } from '../native/binding.js';
+import { FastPathAttach, FastPathKind, FastPathOut, UdpOpenFlags, native } from '../native/binding.js';
 import type { Endpoint } from './endpoint.js';
 import type { CoalescedPackets, PacketBatch } from './packet-batch.js';
 
@@ -43,6 +54,25 @@ export function fastPathFromEnv(env: NodeJS.ProcessEnv = process.env): FastPathO
   return { ttlMs: n };
 }
 
+/** What the native datapath threads need (FastPath with threads > 1). */
+export interface DatapathThreadsOptions {
+  /** Datapath threads in all, this one included (1: none started). */
+  threads: number;
+  /** The main underlay socket's bind address (host order), port and socket buffer size, for the others. */
+  bindAddr: number;
+  port: number;
+  bufBytes: number;
+  /** Whether UDP_GRO is on on the main socket (then it is set on the others too). */
+  gro: boolean;
+  /** SCHED_FIFO priority for the threads (0: normal). */
+  realtime: number;
+  /** Called on this thread when the threads left packets for JS: drain them with FastPath.drain. */
+  onMisses: () => void;
+}
+
+/** Bytes of misses a datapath thread may queue for JS before it drops them (ringDrops). */
+const RING_BYTES = 8 << 20;
+
 export class FastPath {
   /** Misses of the last native poll of an endpoint TUN: [count, slot...] into the TUN batch. */
   readonly tunPending: Int32Array;
@@ -52,11 +82,22 @@ export class FastPath {
   readonly #tunBatch: PacketBatch;
   readonly #useGso: boolean;
 
+  /** Datapath threads in all (1: only this one). */
+  readonly threads: number;
+  /** Why SCHED_FIFO was refused for the native threads, if it was. */
+  readonly realtimeError: string | undefined;
+  /** The other threads' underlay sockets (SO_REUSEPORT), index k-1 for thread k. */
+  readonly #udpFds: number[] = [];
+  /** Endpoints by queue-0 fd, for the threads' misses (their fds[i]). */
+  readonly #byFd = new Map<number, Endpoint>();
+  #closed = false;
+
   constructor(o: FastPathOptions, udpFd: number, udpBatch: PacketBatch, rx: CoalescedPackets | null, tunBatch: PacketBatch,
-    prefixLen: number, useGso: boolean) {
+    prefixLen: number, useGso: boolean, dt?: DatapathThreadsOptions) {
     this.#ttlMs = o.ttlMs;
     this.#tunBatch = tunBatch;
     this.#useGso = useGso;
+    this.threads = dt?.threads ?? 1;
     this.tunPending = new Int32Array(tunBatch.size + 1);
     this.udpPending = new Int32Array((rx ? rx.offsets.length : udpBatch.size) + 1);
     const b = udpBatch;
@@ -67,15 +108,70 @@ export class FastPath {
       native.fastPathAttach(udpFd, FastPathKind.Udp, b.buf, b.offsets, b.lengths, b.gso, b.addrs, b.ports, b.size, b.maxLen,
         this.udpPending, prefixLen, useGso ? FastPathAttach.UdpGso : 0);
     }
+    this.realtimeError = dt && dt.threads > 1 ? this.#startThreads(dt, udpFd, tunBatch, prefixLen, useGso) : undefined;
+  }
+
+  /** Starts threads 1..n-1, each with its own underlay socket in udpFd's SO_REUSEPORT group. */
+  #startThreads(dt: DatapathThreadsOptions, udpFd: number, tunBatch: PacketBatch, prefixLen: number, useGso: boolean): string | undefined {
+    const flags = (useGso ? FastPathAttach.UdpGso : 0) | (dt.gro ? FastPathAttach.UdpGro : 0);
+    const rtErr = native.datapathStart(dt.threads, dt.onMisses, tunBatch.size, tunBatch.maxLen, prefixLen, flags, RING_BYTES,
+      dt.realtime);
+    try {
+      for (let k = 1; k < dt.threads; k++) {
+        const fd = native.udpOpen(dt.bindAddr, dt.port, dt.bufBytes, UdpOpenFlags.ReusePort);
+        this.#udpFds.push(fd);
+        if (dt.gro) native.udpSetGro(fd, 1);
+        native.datapathAttach(k, fd, FastPathKind.Udp, udpFd);
+      }
+      // Not with UDP_GRO: the kernel picks the socket of merged trains by its own hash, without the
+      // program, so single datagrams must go the same way or a flow would be split over threads.
+      if (!dt.gro) native.udpSetSteering(udpFd, prefixLen, dt.threads);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    return rtErr === 0 ? undefined : `SCHED_FIFO ${dt.realtime} refused for the datapath threads (errno ${rtErr})`;
+  }
+
+  /** Stops the native threads and closes their sockets (idempotent). Endpoints are detached by Endpoint.close. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    native.datapathStop();
+    for (const fd of this.#udpFds) {
+      native.fastPathForget(fd);
+      native.closeFd(fd);
+    }
+    this.#udpFds.length = 0;
+  }
+
+  /** The endpoint whose queue 0 is fd (a thread's miss came from one of its queues), if still open. */
+  endpointOf(fd: number): Endpoint | undefined {
+    const ep = this.#byFd.get(fd);
+    if (ep !== undefined && ep.fd !== fd) {
+      this.#byFd.delete(fd);
+      return undefined;
+    }
+    return ep;
+  }
+
+  /** Moves up to b.size misses of the threads into b (fds[i]: where packet i came from); see native.datapathDrain. */
+  drain(b: PacketBatch, fds: Int32Array): number {
+    return native.datapathDrain(b.buf, b.offsets, b.lengths, b.gso, b.addrs, b.ports, fds, b.size, b.maxLen);
   }
 
   /** Lets the endpoint's Poller forward decided flows natively (once per endpoint; undone by Endpoint.close). */
   attach(ep: Endpoint): void {
     if (ep.fastPath || ep.fd < 0) return;
-    const b = this.#tunBatch;
-    native.fastPathAttach(ep.fd, ep.vnet ? FastPathKind.TunVnet : FastPathKind.TunPlain, b.buf, b.offsets, b.lengths, b.gso,
+    const b = this.#tunBatch, kind = ep.vnet ? FastPathKind.TunVnet : FastPathKind.TunPlain;
+    native.fastPathAttach(ep.fd, kind, b.buf, b.offsets, b.lengths, b.gso,
       b.addrs, b.ports, b.size, b.maxLen, this.tunPending, 0, this.#useGso ? FastPathAttach.UdpGso : 0);
     ep.fastPath = true;
+    if (this.threads > 1 && !this.#closed) {
+      // Queue k to thread k; queues beyond the threads (none, normally) go to thread 1 and on.
+      ep.queueFds.forEach((fd, i) => native.datapathAttach(1 + (i % (this.threads - 1)), fd, kind, ep.fd));
+      this.#byFd.set(ep.fd, ep);
+    }
   }
 
   /** The packet at buf[off, +len], from ingressFd, went to a peer behind the overlay header at buf[start, off). */

@@ -40,8 +40,8 @@ import type { Peer } from '../overlay/peer-table.js';
 import type { Endpoint } from './endpoint.js';
 import { ALL_OFFLOADS, type Offloads } from './offloads.js';
 import { applyRealtime, realtimeFromEnv } from './scheduling.js';
-import { FastPath, fastPathFromEnv, type FastPathOptions } from './fast-path.js';
-import { CoalescedPackets, type PacketBatch } from './packet-batch.js';
+import { DEFAULT_FAST_PATH, FastPath, fastPathFromEnv, type FastPathOptions } from './fast-path.js';
+import { CoalescedPackets, PacketBatch } from './packet-batch.js';
 import { Verdict, type PolicyGate } from './policy-gate.js';
 import type { Router } from './router.js';
 import { TxQueue } from './tx-queue.js';
@@ -71,6 +71,15 @@ export interface ForwarderOptions {
   realtime?: number;
   /** The native fast path, null = off; default from SLUICE_FASTPATH / SLUICE_FASTPATH_TTL_MS (on, 5 s). */
   fastPath?: FastPathOptions | null;
+  /**
+   * Datapath threads in all (default 1: this thread only). With n > 1, n - 1 native threads run the fast
+   * path on the endpoints' other TUN queues and on their own underlay sockets (fast-path.ts); the
+   * underlay socket must then have been opened with SO_REUSEPORT, and `underlay` says how to open the
+   * others. With the fast path off the threads still read their queues: every packet is then a miss.
+   */
+  datapathThreads?: number;
+  /** Bind address (host order), port and socket buffer size of the underlay socket (for datapathThreads > 1). */
+  underlay?: { addr: number; port: number; bufBytes: number };
 }
 
 /** IP protocol number of TCP. */
@@ -119,6 +128,13 @@ export class Forwarder {
   #gateGeneration: number | undefined = undefined;
   #routeGeneration = -1;
   #installAfter = 0;
+  /** False when the fast path is off but datapath threads run (their misses are all the traffic). */
+  readonly #installs: boolean;
+  /** Misses of the datapath threads, drained here, and the fd each came from. */
+  readonly #threadBatch: PacketBatch | null = null;
+  readonly #threadFds: Int32Array | null = null;
+  #threadDrainQueued = false;
+  readonly #gateTimer: NodeJS.Timeout | undefined;
 
   constructor(o: ForwarderOptions) {
     this.#o = o;
@@ -142,14 +158,48 @@ export class Forwarder {
     this.offloads = { tun: want.tun, gso, gro };
     this.#rx = gro ? new CoalescedPackets(o.udpBatch.size) : null;
     const fp = o.fastPath === undefined ? fastPathFromEnv() : o.fastPath;
-    this.fastPath = fp ? new FastPath(fp, o.udpFd, o.udpBatch, this.#rx, o.tunBatch, this.#prefixLen, gso) : null;
+    const threads = o.datapathThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+      throw new RangeError(`datapathThreads: expected an integer 1..64, got ${String(o.datapathThreads)}`);
+    }
+    if (threads > 1 && o.underlay === undefined) throw new TypeError('datapathThreads > 1 needs `underlay` (to open the other sockets)');
+    const realtime = o.realtime ?? realtimeFromEnv();
+    this.#installs = fp !== null;
+    if (threads > 1) {
+      this.#threadBatch = new PacketBatch(o.tunBatch.size, o.tunBatch.slotSize, o.tunBatch.spare);
+      this.#threadFds = new Int32Array(o.tunBatch.size);
+    }
+    const dt = threads > 1
+      ? { threads, bindAddr: o.underlay!.addr, port: o.underlay!.port, bufBytes: o.underlay!.bufBytes, gro, realtime,
+          onMisses: () => this.onThreadMisses() }
+      : undefined;
+    this.fastPath = fp !== null || threads > 1
+      ? new FastPath(fp ?? DEFAULT_FAST_PATH, o.udpFd, o.udpBatch, this.#rx, o.tunBatch, this.#prefixLen, gso, dt)
+      : null;
+    if (this.fastPath?.realtimeError) this.offloadErrors.push(this.fastPath.realtimeError);
     this.udpTx.countFd = o.udpFd;
     if (this.fastPath !== null) {
       this.#watchGate();
-      setInterval(() => this.#watchGate(), GATE_WATCH_MS).unref();
+      this.#gateTimer = setInterval(() => this.#watchGate(), GATE_WATCH_MS).unref();
     }
-    const rt = applyRealtime(o.realtime ?? realtimeFromEnv());
+    const rt = applyRealtime(realtime);
     if (rt) this.offloadErrors.push(rt);
+  }
+
+  /** Datapath threads in all (1: only this thread). */
+  get datapathThreads(): number {
+    return this.fastPath?.threads ?? 1;
+  }
+
+  /** Lets the fast path (and the datapath threads, on the endpoint's other queues) serve an endpoint at once. */
+  attachEndpoint(ep: Endpoint): void {
+    this.fastPath?.attach(ep);
+  }
+
+  /** Stops the datapath threads and closes their sockets (daemon stop; after the endpoints are closed). */
+  close(): void {
+    if (this.#gateTimer !== undefined) clearInterval(this.#gateTimer);
+    this.fastPath?.close();
   }
 
   /**
@@ -182,7 +232,7 @@ export class Forwarder {
 
   /** Whether the packet being forwarded may install its flow in the fast path. */
   #mayInstall(): boolean {
-    return this.fastPath !== null && this.#inFd >= 0 && this.#key.family === 4 &&
+    return this.#installs && this.fastPath !== null && this.#inFd >= 0 && this.#key.family === 4 &&
       (this.#installAfter === 0 || performance.now() >= this.#installAfter);
   }
 
@@ -351,6 +401,45 @@ export class Forwarder {
       return;
     }
     this.#forward(inner, this.#parser.ipLength, null);
+  }
+
+  // --- misses of the datapath threads --------------------------------------------
+
+  /**
+   * The native datapath threads left packets for the slow path (their misses): drain them a batch
+   * at a time and forward each as if read here — from the endpoint whose queue it came in on, or
+   * from the underlay. A long backlog yields to the event loop between rounds.
+   */
+  onThreadMisses(): void {
+    const b = this.#threadBatch, fds = this.#threadFds, fp = this.fastPath;
+    if (b === null || fds === null || fp === null) return;
+    const udpFd = this.#o.udpFd;
+    for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
+      const n = fp.drain(b, fds);
+      if (n === 0) return;
+      this.#begin(b);
+      for (let i = 0; i < n; i++) {
+        const off = b.offsets[i], len = b.lengths[i];
+        if (fds[i] === udpFd) {
+          this.#gso = b.gso[i];
+          this.#fromUnderlay(off, len, b.addrs[i], b.ports[i]);
+          continue;
+        }
+        const ep = fp.endpointOf(fds[i]);
+        if (ep === undefined) continue; // its endpoint closed since
+        this.#gso = ep.vnet ? b.gso[i] : 0;
+        this.#fromEndpoint(ep, off, len);
+      }
+      this.#flush();
+      if (n < b.size) return;
+    }
+    if (!this.#threadDrainQueued) {
+      this.#threadDrainQueued = true;
+      setImmediate(() => {
+        this.#threadDrainQueued = false;
+        this.onThreadMisses();
+      });
+    }
   }
 
   // --- held packets, released by the policy gate -------------------------------

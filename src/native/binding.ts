@@ -67,6 +67,8 @@ export interface FastPathStats {
   txDrops: number;
   /** Misses of native datapath threads dropped because their ring to JS was full. */
   ringDrops: number;
+  /** The same per datapath thread (index 0: the JS thread), as datapathThreadStats returns them. */
+  perThread: DatapathThreadStats[];
 }
 
 /** Per-thread fast-path counters (datapathThreadStats; index 0 is the JS thread). */
