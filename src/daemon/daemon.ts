@@ -6,7 +6,7 @@
 //   UDP fd  ──Poller──┘
 import { unlink, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { native, type Poller } from '../native/binding.js';
+import { UdpOpenFlags, native, type Poller } from '../native/binding.js';
 import { createBackend, type OverlayBackend, type OverlayLocal } from '../overlay/backend.js';
 import { parseMac, PeerCounters } from '../overlay/peer.js';
 import { PeerTable, type Peer } from '../overlay/peer-table.js';
@@ -189,7 +189,10 @@ export class Daemon implements StatsSource {
     this.#endpointMtu = underlayMtu - this.#backend.overhead;
     this.#peers = new PeerTable(this.#backend.port, []);
     this.#router = new Router(this.#peers);
-    this.#udpFd = native.udpOpen(ipv4ToUint32(self.publicIP), self.port ?? this.#backend.port, SOCKET_BUFFER_BYTES);
+    // More than one datapath thread: one underlay socket per thread on the same address:port (SO_REUSEPORT).
+    const threads = this.#o.datapathThreads ?? 1;
+    const underlay = { addr: ipv4ToUint32(self.publicIP), port: self.port ?? this.#backend.port, bufBytes: SOCKET_BUFFER_BYTES };
+    this.#udpFd = native.udpOpen(underlay.addr, underlay.port, underlay.bufBytes, threads > 1 ? UdpOpenFlags.ReusePort : 0);
     this.#gate = new PolicyEnforcer({
       ...this.#o.policy,
       onEvaluated: (seconds, _flows, kind) => this.#evalSeconds.observe({ kind }, seconds),
@@ -211,6 +214,8 @@ export class Daemon implements StatsSource {
       offloads: this.#offloads,
       fastPath: this.#o.fastPath,
       realtime: this.#o.realtime,
+      datapathThreads: threads,
+      underlay,
     });
     const fwd = this.#forwarder;
     this.#udpPoller = new native.Poller(this.#udpFd, (err) => {
@@ -294,6 +299,7 @@ export class Daemon implements StatsSource {
       });
       poller.start();
       this.#pollers.set(ep, poller);
+      this.#forwarder.attachEndpoint(ep); // the datapath threads poll its other queues from now on
       log.info({ endpoint: key, ip: rec.ip, netns: rec.netns, tun: ep.tunName, queues: ep.queues,
         ...(ep.persist ? { persistent: ep.reattached ? 're-attached' : 'created' } : {}) }, 'endpoint up');
     }
@@ -325,6 +331,7 @@ export class Daemon implements StatsSource {
     await this.#applying.catch(() => undefined);
     for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep, false);
     this.#router?.setEndpoints([]);
+    this.#forwarder?.close(); // joins the datapath threads, closes their sockets
     this.#udpPoller?.close();
     await this.#gate?.close();
     if (this.#udpFd >= 0) native.closeFd(this.#udpFd);
