@@ -2,17 +2,24 @@
 // packet of an established flow takes), with no policy vs 10,000 policies loaded,
 // for a small and a large working set of flows.
 //
-//   node dist/bench/flow-cache.js [--seconds 2]
+//   node dist/bench/flow-cache.js [--seconds 2] [--compare <dist root>]
 //
 // Packets are prebuilt TCP segments (both directions), parsed per packet as the
 // forwarder does; "parse only" is measured separately and subtracted, so the
-// gate column is decide() alone: hash, LRU get, chain compare, counters, TCP state.
+// gate column is decide() alone: hash, bucket walk, key compare, LRU bump,
+// counters, TCP state. Every packet is a hit (allowed or denied: both count and
+// refresh the flow); every flow is seen both ways before timing starts.
+//
+// --compare runs each case also with the PolicyEnforcer of another compiled tree
+// (e.g. a worktree of an older commit, /tmp/flow-old/dist), alternating, and
+// prints both side by side with the ratio.
 
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HEADROOM } from '../src/dataplane/packet-batch.js';
 import { Verdict } from '../src/dataplane/policy-gate.js';
-import { FlowState } from '../src/flow/flow-entry.js';
-import { PolicyEnforcer } from '../src/flow/policy-enforcer.js';
+import * as thisTree from '../src/flow/policy-enforcer.js';
 import { Drop } from '../src/packet/drop.js';
 import { FlowKeyParser } from '../src/packet/flow-key-parser.js';
 import { FlowKey } from '../src/packet/flow-key.js';
@@ -21,17 +28,20 @@ import { endpoint } from '../test/unit/flow-fixtures.js';
 import { TCP, tcp4 } from '../test/unit/packet-fixtures.js';
 import { makeWorkload, type Workload } from './flow-workload.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '2' } } });
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, compare: { type: 'string' } } });
 const SECONDS = Number(args.seconds);
+type EnforcerClass = typeof thisTree.PolicyEnforcer;
+const other: EnforcerClass | undefined = args.compare === undefined ? undefined
+  : ((await import(pathToFileURL(join(resolve(args.compare), 'src/flow/policy-enforcer.js')).href)) as typeof thisTree).PolicyEnforcer;
 const SLOT = 128;
 
 function fmtIp(ip: number): string {
   return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }
 
-interface Case { flows: number; policies: number; parseNs: number; totalNs: number }
+interface Case { impl: string; flows: number; policies: number; parseNs: number; totalNs: number }
 
-function run(w: Workload, snapshot: PolicySnapshot | undefined, flows: number): Case {
+function run(Enforcer: EnforcerClass, impl: string, w: Workload, snapshot: PolicySnapshot | undefined, flows: number): Case {
   const ips = w.podIPs;
   const locals = Array.from(ips, (ip, i) => endpoint('bench', `p${i}`, fmtIp(ip)));
   // Packets: flow f = pod (f % n) -> pod ((f * 7 + 1) % n), port by f; a data segment each way.
@@ -54,17 +64,17 @@ function run(w: Workload, snapshot: PolicySnapshot | undefined, flows: number): 
     from[2 * f] = undefined; to[2 * f] = locals[d];
     from[2 * f + 1] = locals[d]; to[2 * f + 1] = undefined;
   }
-  const gate = new PolicyEnforcer({ mode: 'inline', timers: false, cache: { max: Math.max(1024, flows * 2) } });
+  const gate = new Enforcer({ mode: 'inline', timers: false, cache: { max: Math.max(1024, flows * 2) } });
   gate.setSnapshot(snapshot);
-  // One miss per flow (its forward packet) creates the entry; then every flow is settled as
-  // allowed (the workload's policies deny many), so the timed loops are all hits, both ways.
+  // Every packet once, both ways: the forward packet creates the flow; the reply hits it if
+  // allowed, or (denied: a flow of its own) creates the reverse flow. Then all are hits.
   const parser = new FlowKeyParser();
   const key = new FlowKey();
-  for (let i = 0; i < pkts; i += 2) {
+  for (let i = 0; i < pkts; i++) {
     parser.parse(buf, HEADROOM + i * SLOT, lens[i], key);
     gate.decide(key, parser, lens[i], from[i], to[i]);
   }
-  for (const e of gate.flows()) e.state = FlowState.Allowed;
+  const misses = gate.misses;
 
   const time = (withGate: boolean): number => {
     let ops = 0;
@@ -74,7 +84,7 @@ function run(w: Workload, snapshot: PolicySnapshot | undefined, flows: number): 
       for (let k = 0; k < 4096; k++) {
         const off = HEADROOM + i * SLOT;
         if (parser.parse(buf, off, lens[i], key) !== Drop.None) throw new Error('bad packet');
-        if (withGate && gate.decide(key, parser, lens[i], from[i], to[i]) !== Verdict.Allow) throw new Error('not a hit');
+        if (withGate && gate.decide(key, parser, lens[i], from[i], to[i]) === Verdict.Held) throw new Error('held');
         if (++i === pkts) i = 0;
       }
       ops += 4096;
@@ -86,21 +96,32 @@ function run(w: Workload, snapshot: PolicySnapshot | undefined, flows: number): 
   time(true); // warm up
   const parseNs = time(false);
   const totalNs = time(true);
-  if (gate.misses !== flows) throw new Error(`expected ${flows} misses, saw ${gate.misses}`);
+  if (gate.misses !== misses) throw new Error(`expected only hits, saw ${gate.misses - misses} misses`);
   void gate.close();
-  return { flows, policies: snapshot === undefined ? 0 : snapshot.policies.length, parseNs, totalNs };
+  return { impl, flows, policies: snapshot === undefined ? 0 : snapshot.policies.length, parseNs, totalNs };
 }
 
 const w = makeWorkload(100, 10, 100);
-const cases: Case[] = [];
-for (const flows of [1_000, 100_000]) {
-  cases.push(run(w, undefined, flows));
-  cases.push(run(w, w.snapshot, flows));
+const cases: [Case, Case | undefined][] = [];
+for (const flows of [1_000, 100_000, 1_000_000]) {
+  for (const snap of [undefined, w.snapshot]) {
+    const a = run(thisTree.PolicyEnforcer, 'this tree', w, snap, flows);
+    const b = other === undefined ? undefined : run(other, args.compare!, w, snap, flows);
+    cases.push([a, b]);
+  }
 }
-console.log('| cached flows | policies | parse ns/pkt | parse + decide ns/pkt | decide ns/pkt | decide Mpps (one core) |');
-console.log('|---|---|---|---|---|---|');
-for (const c of cases) {
-  const gateNs = c.totalNs - c.parseNs;
-  console.log(`| ${c.flows.toLocaleString('en-US')} | ${c.policies.toLocaleString('en-US')} | ${c.parseNs.toFixed(0)} | ${c.totalNs.toFixed(0)} | ${gateNs.toFixed(0)} | ${(1000 / gateNs).toFixed(2)} |`);
+const gateNs = (c: Case): number => c.totalNs - c.parseNs;
+if (other === undefined) {
+  console.log('| cached flows | policies | parse ns/pkt | parse + decide ns/pkt | decide ns/pkt | decide Mpps (one core) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [c] of cases) {
+    console.log(`| ${c.flows.toLocaleString('en-US')} | ${c.policies.toLocaleString('en-US')} | ${c.parseNs.toFixed(0)} | ${c.totalNs.toFixed(0)} | ${gateNs(c).toFixed(0)} | ${(1000 / gateNs(c)).toFixed(2)} |`);
+  }
+} else {
+  console.log(`| cached flows | policies | decide ns/pkt, ${args.compare} | decide ns/pkt, this tree | this / other |`);
+  console.log('|---|---|---|---|---|');
+  for (const [a, b] of cases) {
+    console.log(`| ${a.flows.toLocaleString('en-US')} | ${a.policies.toLocaleString('en-US')} | ${gateNs(b!).toFixed(0)} | ${gateNs(a).toFixed(0)} | ${(gateNs(a) / gateNs(b!)).toFixed(2)} |`);
+  }
 }
-console.log('\n' + JSON.stringify(cases));
+console.log('\n' + JSON.stringify(cases.flat().filter((c) => c !== undefined)));

@@ -9,12 +9,13 @@
 //   hash table   buckets Int32 (pow2 >= capacity) -> chain through next Int32
 //   LRU          lruPrev/lruNext Int32, head = most recently used
 //   state        flags Uint8 (FlowState | LINKED | REVALIDATING), tcp Uint8
-//   verdict      generation Uint32, verdict Int32 (an id in the VerdictTable:
+//   verdict      verdict Int32: an id in the VerdictTable (generation, and
 //                decision, policy and rule per direction, interned)
 //   endpoints    from/to Uint16 (EndpointIndex; 0 = the remote side)
 //   times        lastSeen/expires Uint32, ms relative to a base (rebased before
 //                they overflow; expires 0xffffffff = never)
-//   counters     fwd/rev packets Uint32, fwd/rev bytes Float64
+//   counters     fwd/rev packets and bytes Uint32; the rare carry past 2^32 in
+//                a side map (#carry), so the totals stay exact
 //
 // Slot 0 is never linked: the "detached" scratch slot where a flow that cannot
 // be cached (its chain is full of pending flows) is decided and logged anyway.
@@ -96,6 +97,9 @@ const NEVER = 0xffffffff;
 /** Relative times are rebased once they pass this (so now + any timeout fits a Uint32). */
 const MAX_REL = 2 ** 31;
 
+// Counters, for the carry map's keys (slot * 4 + which).
+const FWD_PACKETS = 0, FWD_BYTES = 1, REV_PACKETS = 2, REV_BYTES = 3;
+
 /** Words per row of the IPv6 side table: src0..3, dst0..3. */
 const V6_WORDS = 8;
 
@@ -161,7 +165,6 @@ export class FlowCache {
   #dst: Int32Array;
   #flags: Uint8Array;
   #tcp: Uint8Array;
-  #gen: Uint32Array;
   #verdict: Int32Array;
   #from: Uint16Array;
   #to: Uint16Array;
@@ -169,8 +172,10 @@ export class FlowCache {
   #expires: Uint32Array;
   #fwdPackets: Uint32Array;
   #revPackets: Uint32Array;
-  #fwdBytes: Float64Array;
-  #revBytes: Float64Array;
+  #fwdBytes: Uint32Array;
+  #revBytes: Uint32Array;
+  /** Multiples of 2^32 the Uint32 counters overflowed into, by counterKey(); rarely non-empty. */
+  readonly #carry = new Map<number, number>();
 
   #buckets: Int32Array;
   #mask: number;
@@ -219,7 +224,6 @@ export class FlowCache {
     this.#dst = new Int32Array(n);
     this.#flags = new Uint8Array(n);
     this.#tcp = new Uint8Array(n);
-    this.#gen = new Uint32Array(n);
     this.#verdict = new Int32Array(n);
     this.#from = new Uint16Array(n);
     this.#to = new Uint16Array(n);
@@ -227,8 +231,8 @@ export class FlowCache {
     this.#expires = new Uint32Array(n);
     this.#fwdPackets = new Uint32Array(n);
     this.#revPackets = new Uint32Array(n);
-    this.#fwdBytes = new Float64Array(n);
-    this.#revBytes = new Float64Array(n);
+    this.#fwdBytes = new Uint32Array(n);
+    this.#revBytes = new Uint32Array(n);
     this.#buckets = new Int32Array(bucketsFor(n)).fill(-1);
     this.#mask = this.#buckets.length - 1;
   }
@@ -316,11 +320,17 @@ export class FlowCache {
    */
   account(s: number, reverse: boolean, len: number, tcpFlags: number): void {
     if (reverse) {
+      if (this.#revPackets[s] === 0xffffffff) this.#overflow(s, REV_PACKETS);
       this.#revPackets[s]++;
-      this.#revBytes[s] += len;
+      const b = this.#revBytes[s] + len;
+      if (b > 0xffffffff) this.#overflow(s, REV_BYTES);
+      this.#revBytes[s] = b;
     } else {
+      if (this.#fwdPackets[s] === 0xffffffff) this.#overflow(s, FWD_PACKETS);
       this.#fwdPackets[s]++;
-      this.#fwdBytes[s] += len;
+      const b = this.#fwdBytes[s] + len;
+      if (b > 0xffffffff) this.#overflow(s, FWD_BYTES);
+      this.#fwdBytes[s] = b;
     }
     const now = this.#nowRel;
     this.#lastSeen[s] = now;
@@ -440,10 +450,10 @@ export class FlowCache {
     this.setState(s, e.state);
     this.setVerdict(s, e.generation, e.egress, e.egressPolicy, e.egressRule, e.ingress, e.ingressPolicy, e.ingressRule);
     this.#tcp[s] = e.tcp;
-    this.#fwdPackets[s] = e.fwdPackets;
-    this.#fwdBytes[s] = e.fwdBytes;
-    this.#revPackets[s] = e.revPackets;
-    this.#revBytes[s] = e.revBytes;
+    this.#setCounter(this.#fwdPackets, s, FWD_PACKETS, e.fwdPackets);
+    this.#setCounter(this.#fwdBytes, s, FWD_BYTES, e.fwdBytes);
+    this.#setCounter(this.#revPackets, s, REV_PACKETS, e.revPackets);
+    this.#setCounter(this.#revBytes, s, REV_BYTES, e.revBytes);
     this.#lastSeen[s] = Math.max(0, Math.floor(e.lastSeen - this.#base));
     this.#expires[s] = e.expiresAt === Infinity ? NEVER : Math.min(NEVER - 1, Math.max(0, Math.floor(e.expiresAt - this.#base)));
     return s;
@@ -497,7 +507,7 @@ export class FlowCache {
   }
 
   generation(s: number): number {
-    return this.#gen[s];
+    return this.verdicts.get(this.#verdict[s]).generation;
   }
 
   from(s: number): Endpoint | undefined {
@@ -543,16 +553,15 @@ export class FlowCache {
   /** Installs what decided the verdict of slot `s`, computed under `generation`. */
   setVerdict(s: number, generation: number, egress: Decision, egressPolicy: string | undefined, egressRule: number,
     ingress: Decision, ingressPolicy: string | undefined, ingressRule: number): void {
-    const id = this.verdicts.ref(egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
+    const id = this.verdicts.ref(generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
     this.verdicts.unref(this.#verdict[s]);
     this.#verdict[s] = id;
-    this.#gen[s] = generation;
   }
 
   /** Adds packets that were counted elsewhere (held, then dropped) to the forward direction. */
   addForward(s: number, packets: number, bytes: number): void {
-    this.#fwdPackets[s] += packets;
-    this.#fwdBytes[s] += bytes;
+    this.#setCounter(this.#fwdPackets, s, FWD_PACKETS, this.#counter(this.#fwdPackets, s, FWD_PACKETS) + packets);
+    this.#setCounter(this.#fwdBytes, s, FWD_BYTES, this.#counter(this.#fwdBytes, s, FWD_BYTES) + bytes);
   }
 
   /** Sets the idle expiry of a settled flow from its protocol and TCP state (not for closing TCP). */
@@ -613,16 +622,16 @@ export class FlowCache {
     const v = this.verdict(s);
     into.slot = (this.#flags[s] & LINKED) !== 0 ? s : -1;
     into.state = this.state(s);
-    into.generation = this.#gen[s];
+    into.generation = v.generation;
     into.from = this.from(s);
     into.to = this.to(s);
     into.lastSeen = into.created = this.lastSeen(s);
     into.expiresAt = this.expiresAt(s);
     into.tcp = this.#tcp[s];
-    into.fwdPackets = this.#fwdPackets[s];
-    into.fwdBytes = this.#fwdBytes[s];
-    into.revPackets = this.#revPackets[s];
-    into.revBytes = this.#revBytes[s];
+    into.fwdPackets = this.#counter(this.#fwdPackets, s, FWD_PACKETS);
+    into.fwdBytes = this.#counter(this.#fwdBytes, s, FWD_BYTES);
+    into.revPackets = this.#counter(this.#revPackets, s, REV_PACKETS);
+    into.revBytes = this.#counter(this.#revBytes, s, REV_BYTES);
     into.egress = v.egress;
     into.egressPolicy = v.egressPolicy;
     into.egressRule = v.egressRule;
@@ -738,7 +747,6 @@ export class FlowCache {
     }
     this.#flags[s] = FlowState.Pending;
     this.#tcp[s] = 0;
-    this.#gen[s] = 0;
     this.#verdict[s] = NO_VERDICT;
     this.#from[s] = fromIdx;
     this.#to[s] = toIdx;
@@ -746,6 +754,26 @@ export class FlowCache {
     this.#expires[s] = NEVER;
     this.#fwdPackets[s] = this.#revPackets[s] = 0;
     this.#fwdBytes[s] = this.#revBytes[s] = 0;
+    if (this.#carry.size > 0) for (let c = 0; c < 4; c++) this.#carry.delete(s * 4 + c);
+  }
+
+  /** A Uint32 counter of slot `s` is about to pass 2^32: carry one into the side map. */
+  #overflow(s: number, which: number): void {
+    const k = s * 4 + which;
+    this.#carry.set(k, (this.#carry.get(k) ?? 0) + 1);
+  }
+
+  /** The exact value of a counter column at `s`, carry included. */
+  #counter(col: Uint32Array, s: number, which: number): number {
+    const high = this.#carry.size > 0 ? this.#carry.get(s * 4 + which) ?? 0 : 0;
+    return high * 2 ** 32 + col[s];
+  }
+
+  #setCounter(col: Uint32Array, s: number, which: number, v: number): void {
+    const high = Math.floor(v / 2 ** 32);
+    col[s] = v - high * 2 ** 32;
+    if (high > 0) this.#carry.set(s * 4 + which, high);
+    else if (this.#carry.size > 0) this.#carry.delete(s * 4 + which);
   }
 
   #v6Row(): number {
@@ -830,7 +858,6 @@ export class FlowCache {
     this.#dst = grown(this.#dst, n);
     this.#flags = grown(this.#flags, n);
     this.#tcp = grown(this.#tcp, n);
-    this.#gen = grown(this.#gen, n);
     this.#verdict = grown(this.#verdict, n);
     this.#from = grown(this.#from, n);
     this.#to = grown(this.#to, n);

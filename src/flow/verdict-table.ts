@@ -1,7 +1,8 @@
-// What decided a flow's verdict — per direction a Decision, the deciding policy's
-// id and the rule — interned: a cached flow stores one Int32 id instead of six
-// fields (two of them strings). Millions of flows share a few hundred distinct
-// tuples. Reference-counted per cached flow, so policy churn cannot grow the
+// What decided a flow's verdict — the policy generation it was computed under,
+// and per direction a Decision, the deciding policy's id and the rule — interned:
+// a cached flow stores one Int32 id instead of seven fields (two of them
+// strings). Millions of flows share a few hundred distinct tuples (after a
+// revalidation pass, all carry the current generation). Reference-counted per cached flow, so policy churn cannot grow the
 // table: a tuple no flow names any more gives its id back. Id 0 is the tuple of a
 // flow not decided yet (nothing checked) and is never freed.
 //
@@ -11,6 +12,7 @@
 import { Decision } from '../workers/batch-format.js';
 
 export interface VerdictTuple {
+  generation: number;
   egress: Decision;
   egressPolicy: string | undefined;
   egressRule: number;
@@ -29,8 +31,8 @@ export class VerdictTable {
   readonly #free: number[] = [];
 
   constructor() {
-    this.#add({ egress: Decision.NotChecked, egressPolicy: undefined, egressRule: -1, ingress: Decision.NotChecked, ingressPolicy: undefined, ingressRule: -1 },
-      keyOf(Decision.NotChecked, undefined, -1, Decision.NotChecked, undefined, -1));
+    this.#add({ generation: 0, egress: Decision.NotChecked, egressPolicy: undefined, egressRule: -1, ingress: Decision.NotChecked, ingressPolicy: undefined, ingressRule: -1 },
+      keyOf(0, Decision.NotChecked, undefined, -1, Decision.NotChecked, undefined, -1));
   }
 
   /** Distinct tuples named now (the permanent id 0 included). */
@@ -44,11 +46,11 @@ export class VerdictTable {
   }
 
   /** The id of this tuple with one more reference. */
-  ref(egress: Decision, egressPolicy: string | undefined, egressRule: number,
+  ref(generation: number, egress: Decision, egressPolicy: string | undefined, egressRule: number,
     ingress: Decision, ingressPolicy: string | undefined, ingressRule: number): number {
-    const key = keyOf(egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
+    const key = keyOf(generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
     let i = this.#byKey.get(key);
-    if (i === undefined) i = this.#add({ egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule }, key);
+    if (i === undefined) i = this.#add({ generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule }, key);
     if (i !== NO_VERDICT) this.#refs[i]++;
     return i;
   }
@@ -82,9 +84,9 @@ export class VerdictTable {
   }
 }
 
-function keyOf(eg: number, egPolicy: string | undefined, egRule: number, ing: number, ingPolicy: string | undefined, ingRule: number): string {
+function keyOf(gen: number, eg: number, egPolicy: string | undefined, egRule: number, ing: number, ingPolicy: string | undefined, ingRule: number): string {
   // Length-prefixed ids: unambiguous whatever they contain; undefined is '-'.
   const e = egPolicy === undefined ? '-' : `${egPolicy.length}:${egPolicy}`;
   const i = ingPolicy === undefined ? '-' : `${ingPolicy.length}:${ingPolicy}`;
-  return `${eg} ${egRule} ${ing} ${ingRule} ${e}${i}`;
+  return `${gen} ${eg} ${egRule} ${ing} ${ingRule} ${e}${i}`;
 }

@@ -5,6 +5,7 @@ import { FlowCache } from '../../src/flow/flow-cache.js';
 import { FlowEntry, FlowState, TcpBits } from '../../src/flow/flow-entry.js';
 import { FlowKey } from '../../src/packet/flow-key.js';
 import { IpProto } from '../../src/packet/proto.js';
+import { Decision } from '../../src/workers/batch-format.js';
 import { endpoint, ip4 } from './flow-fixtures.js';
 import { TCP } from './packet-fixtures.js';
 
@@ -281,5 +282,220 @@ describe('FlowCache bounds', () => {
     assert.throws(() => new FlowCache({ udpIdleMs: -1 }), /FlowCache: udpIdleMs must be a positive number of ms below 2\^31, got -1/);
     assert.throws(() => new FlowCache({ initialSlots: 1 }), /FlowCache: initialSlots must be an integer >= 2, got 1/);
     assert.throws(() => new FlowCache({ maxChain: 1.5 }), /FlowCache: maxChain must be a positive integer/);
+  });
+});
+
+describe('FlowCache table (struct of arrays)', () => {
+  const C = ip4('192.168.7.7');
+
+  it('grows its columns by doubling up to max + 1 slots, every flow still found after each growth', () => {
+    const c = new FlowCache({ max: 100, initialSlots: 4 });
+    assert.equal(c.capacity, 4);
+    const keys: FlowKey[] = [];
+    const caps: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const k = tcpKey(A, B, 1000 + i, 80);
+      keys.push(k);
+      settle(c, k, FlowState.Allowed);
+      if (caps[caps.length - 1] !== c.capacity) caps.push(c.capacity);
+      for (const old of keys) assert.ok(c.peekExact(old) > 0);
+    }
+    assert.deepEqual(caps, [4, 8, 16, 32, 64, 101]);
+    assert.equal(c.size, 100);
+    settle(c, tcpKey(A, B, 5000, 80), FlowState.Allowed);
+    assert.equal(c.capacity, 101, 'full: evicts instead of growing');
+    assert.equal(c.size, 100);
+  });
+
+  it('evicts the least recently used flow first; a hit makes a flow the most recently used', () => {
+    const c = new FlowCache({ max: 3 });
+    const [ka, kb, kc, kd, ke] = [1, 2, 3, 4, 5].map((p) => tcpKey(A, B, p, 80));
+    const sa = settle(c, ka, FlowState.Allowed);
+    settle(c, kb, FlowState.Allowed);
+    settle(c, kc, FlowState.Allowed);
+    assert.equal(c.lookup(ka, epA, epB), sa);
+    settle(c, kd, FlowState.Allowed); // evicts b
+    assert.equal(c.peekExact(kb), -1);
+    assert.ok(c.peekExact(ka) > 0);
+    // peeks do not count as use: c is the oldest now.
+    assert.ok(c.peekExact(kc) > 0);
+    settle(c, ke, FlowState.Allowed); // evicts c
+    assert.equal(c.peekExact(kc), -1);
+    assert.deepEqual([...c.dumpSlots()].map((s) => c.read(s).srcPort), [5, 4, 1], 'most recently used first');
+    assert.equal(c.evicted, 2);
+  });
+
+  it('counts chains as distinct hash values, and frees slots for reuse with nothing left over', () => {
+    const c = new FlowCache({ max: 16, hash: (k) => k.srcPort & 1 });
+    const slots = [1, 2, 3, 4].map((p) => settle(c, tcpKey(A, B, p, 80), FlowState.Allowed));
+    assert.equal(c.chains, 2);
+    const s = slots[1];
+    c.setVerdict(s, 7, Decision.RuleAllow, 'P/x/y', 3, Decision.NoPolicy, undefined, -1);
+    c.account(s, false, 100, 0);
+    c.remove(s);
+    assert.equal(c.linked(s), false);
+    assert.equal(c.chains, 2);
+    c.remove(slots[3]);
+    assert.equal(c.chains, 1, 'no flow with an even port is left');
+    assert.equal(c.verdicts.size, 1, 'the removed flow gave its verdict back (only the permanent id 0 is left)');
+    const again = c.create(tcpKey(A, C, 9, 80), epA, undefined);
+    assert.ok(again === slots[3] || again === s, 'a freed slot is reused');
+    const e = c.read(again);
+    assert.deepEqual([e.state, e.fwdPackets, e.fwdBytes, e.generation, e.egress, e.egressPolicy, e.to, e.dst0],
+      [FlowState.Pending, 0, 0, 0, Decision.NotChecked, undefined, undefined, C]);
+    assert.equal(c.lookup(tcpKey(A, B, 2, 80), epA, epB), -1, 'the old key misses');
+  });
+
+  it('IPv6 keys: both directions, key read back, side-table rows reused', () => {
+    const c = new FlowCache({ max: 16 });
+    const a6 = Buffer.from('fd000001000000000000000000000010', 'hex');
+    const b6 = Buffer.from('fd000001000000000000000000000011', 'hex');
+    const k = new FlowKey().setV6(IpProto.TCP, a6, 0, b6, 0, 40000, 443);
+    const k4 = new FlowKey().setV4(IpProto.TCP, k.src0, k.dst0, 40000, 443); // same first words, IPv4
+    const s = settle(c, k, FlowState.Allowed);
+    assert.equal(c.lookup(k, epA, epB), s);
+    assert.equal(c.lookup(new FlowKey().copyFrom(k).reverse(), epB, epA), s);
+    assert.equal(c.reverse, true);
+    assert.equal(c.lookup(k4, epA, epB), -1, 'an IPv4 key with the same first words is another flow');
+    assert.ok(c.readKey(s, new FlowKey()).equals(k));
+    const other = new FlowKey().copyFrom(k);
+    other.dst3 ^= 1;
+    assert.equal(c.lookup(other, epA, epB), -1);
+    c.remove(s);
+    const s2 = settle(c, other, FlowState.Allowed);
+    assert.ok(c.readKey(s2, new FlowKey()).equals(other));
+    assert.equal(c.peekExact(k), -1);
+  });
+
+  it('relative times survive a rebase of the clock (past 2^31 ms)', () => {
+    const c = new FlowCache({ max: 16, udpIdleMs: 60_000 });
+    const k = new FlowKey().setV4(IpProto.UDP, A, B, 1, 53);
+    c.setNow(2 ** 31 - 10_000);
+    const s = settle(c, k, FlowState.Allowed);
+    c.account(s, false, 60, 0);
+    c.setNow(2 ** 31 + 49_000);
+    assert.equal(c.expiresAt(s), 2 ** 31 + 50_000);
+    assert.equal(c.lookup(k, epA, epB), s);
+    c.setNow(2 ** 31 + 50_000);
+    assert.equal(c.lookup(k, epA, epB), -1);
+  });
+
+  it('counters stay exact past 2^32 bytes', () => {
+    const c = new FlowCache({ max: 16 });
+    const s = settle(c, tcpKey(A, B, 1, 80), FlowState.Allowed);
+    for (let i = 0; i < 70_000; i++) c.account(s, true, 65_535, TCP.ACK);
+    c.addForward(s, 3, 2 ** 33);
+    const e = c.read(s);
+    assert.deepEqual([e.revPackets, e.revBytes, e.fwdPackets, e.fwdBytes], [70_000, 70_000 * 65_535, 3, 2 ** 33]);
+    c.remove(s);
+    const s2 = settle(c, tcpKey(A, B, 2, 80), FlowState.Allowed);
+    assert.equal(s2, s);
+    assert.equal(c.read(s2).revBytes, 0, 'the carry went with the flow');
+  });
+
+  it('lookups and counting on hits allocate nothing', async () => {
+    const c = new FlowCache({ max: 4096 });
+    const keys = Array.from({ length: 1024 }, (_, i) => {
+      const k = i % 4 === 0
+        ? new FlowKey().setV6(IpProto.UDP, Buffer.alloc(16, i & 0xff), 0, Buffer.alloc(16, 0xfe), 0, 1000 + i, 53)
+        : tcpKey(A, B, 1000 + i, 80);
+      settle(c, k, FlowState.Allowed);
+      return k;
+    });
+    const rev = keys.map((k) => new FlowKey().copyFrom(k).reverse());
+    let sink = 0;
+    const run = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const j = i & 1023;
+        const back = (i & 1024) !== 0;
+        const s = back ? c.lookup(rev[j], epB, epA) : c.lookup(keys[j], epA, epB);
+        c.account(s, c.reverse, 1500, TCP.ACK);
+        sink ^= s;
+      }
+    };
+    run(200_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const { PerformanceObserver } = await import('node:perf_hooks');
+    let gcs = 0;
+    const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+    obs.observe({ entryTypes: ['gc'] });
+    run(2_000_000);
+    await new Promise((r) => setTimeout(r, 100));
+    obs.disconnect();
+    assert.ok(sink !== 0.5); // keep `sink` alive
+    assert.equal(gcs, 0, `${gcs} garbage collections during 2,000,000 lookups: something allocates per packet`);
+  });
+
+  it('behaves like a Map in LRU order (fast-check against a model)', () => {
+    // Addresses A, B (local endpoints epA, epB) and C (remote); endpoints follow the addresses,
+    // so a reply's endpoints are the flow's swapped, as on the wire.
+    const addrs = [A, B, C];
+    const eps = [epA, epB, undefined];
+    const keyArb = fc.record({
+      v6: fc.boolean(), src: fc.integer({ min: 0, max: 2 }), d: fc.integer({ min: 1, max: 2 }), port: fc.integer({ min: 1, max: 2 }),
+    }).map(({ v6, src, d, port }) => ({ v6, src, dst: (src + d) % 3, port }));
+    type K = { v6: boolean; src: number; dst: number; port: number };
+    const toKey = (k: K): FlowKey => {
+      if (!k.v6) return tcpKey(addrs[k.src], addrs[k.dst], 1000 + k.port, 80);
+      const w = (i: number) => { const b = Buffer.alloc(16, 0xfd); b.writeInt32BE(addrs[i], 12); return b; };
+      return new FlowKey().setV6(IpProto.TCP, w(k.src), 0, w(k.dst), 0, 1000 + k.port, 80);
+    };
+    const name = (k: FlowKey): string => k.toString();
+    const op = fc.oneof(
+      fc.record({ t: fc.constant('create' as const), k: keyArb }),
+      fc.record({ t: fc.constant('settle' as const), k: keyArb, st: fc.constantFrom(FlowState.Allowed, FlowState.Denied, FlowState.Revoked) }),
+      fc.record({ t: fc.constant('lookup' as const), k: keyArb }),
+      fc.record({ t: fc.constant('remove' as const), k: keyArb }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), fc.boolean(), (ops, collide) => {
+      const max = 4;
+      const c = new FlowCache({ max, maxChain: 64, ...(collide ? { hash: () => 5 } : {}) });
+      const model = new Map<string, FlowState>(); // oldest first
+      for (const o of ops) {
+        const k = toKey(o.k), n = name(k);
+        const from = eps[o.k.src], to = eps[o.k.dst];
+        switch (o.t) {
+          case 'create':
+            model.delete(n);
+            if (model.size >= max) model.delete(model.keys().next().value!);
+            model.set(n, FlowState.Pending);
+            assert.ok(c.create(k, from, to) > 0);
+            break;
+          case 'settle':
+            if (model.has(n)) {
+              model.set(n, o.st); // no change of recency
+              c.setState(c.peekExact(k), o.st);
+            }
+            break;
+          case 'remove':
+            if (model.delete(n)) c.remove(c.peekExact(k));
+            else assert.equal(c.peekExact(k), -1);
+            break;
+          case 'lookup': {
+            const r = new FlowKey().copyFrom(k).reverse(), rn = name(r);
+            const rs = model.get(rn);
+            const ok: string[] = [];
+            if (model.has(n)) ok.push(n);
+            if (rs === FlowState.Allowed || rs === FlowState.Revoked) ok.push(rn);
+            const s = c.lookup(k, from, to);
+            if (ok.length === 0) {
+              assert.equal(s, -1);
+              break;
+            }
+            const hit = ok.find((x) => c.peekExact(x === n ? k : r) === s);
+            assert.ok(hit !== undefined, `lookup ${n}: slot ${s}, expected one of ${ok.join(', ')}`);
+            assert.equal(c.reverse, hit !== n);
+            const st = model.get(hit)!;
+            model.delete(hit);
+            model.set(hit, st);
+            break;
+          }
+        }
+        assert.equal(c.size, model.size);
+        const order = [...c.dumpSlots()].map((s) => name(c.readKey(s, new FlowKey())));
+        assert.deepEqual(order, [...model.keys()].reverse(), 'LRU order');
+        for (const s of c.dumpSlots()) assert.equal(c.state(s), model.get(name(c.readKey(s, new FlowKey()))));
+      }
+    }), { numRuns: 500 });
   });
 });
