@@ -413,3 +413,139 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
     }
   });
 });
+
+// --- the flow table underneath: slots, eviction while pending, in-flight answers ---------
+
+/** A response allowing (or denying, ingress) every flow of `req`, stamped with `generation`. */
+function answer(req: Int32Array, generation: number, allow: boolean): Int32Array {
+  const n = req[1];
+  const res = new Int32Array(2 + 9 * n);
+  res[0] = generation;
+  res[1] = n;
+  for (let i = 0; i < n; i++) {
+    const o = 2 + 9 * i;
+    res[o] = Decision.NoPolicy;
+    res[o + 1] = res[o + 2] = res[o + 4] = res[o + 5] = res[o + 7] = res[o + 8] = -1;
+    res[o + 3] = allow ? Decision.RuleAllow : Decision.DefaultDeny;
+  }
+  return res;
+}
+
+describe('PolicyEnforcer over the struct-of-arrays flow table', () => {
+  it('a flow evicted while its verdict is pending keeps the verdict and its held packets when the answer comes', async () => {
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev, cache: { max: 1 } });
+    const { gate, drv } = h;
+    gate.setSnapshot(onlyFrom('b'));
+    assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 1001, 80, TCP.SYN), xb, xa), Verdict.Held);
+    assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 1002, 80, TCP.SYN), xb, xa), Verdict.Held); // evicts 1001
+    assert.equal(gate.cache.evicted, 1);
+    assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 1001, 80, TCP.ACK), xb, xa), Verdict.Held, 'evicted: a miss, held as a pending flow of its own');
+    assert.equal(gate.shed, 0);
+    gate.endBatch();
+    assert.equal(ev.pending.length, 1);
+    assert.equal(ev.pending[0].req[1], 3, 'the re-miss is a new pending flow of its own');
+    ev.pending[0].resolve(answer(ev.pending[0].req, 1, true));
+    await gate.settled();
+    assert.equal(h.released.length, 3, 'every held packet released');
+    assert.equal(gate.cache.size, 1);
+    assert.equal(gate.held.held, 0);
+    await gate.close();
+  });
+
+  it('a revalidation answer for a slot reused by another flow meanwhile is dropped', async () => {
+    const ev = new ManualEvaluator();
+    const h = harness({ evaluator: ev });
+    const { gate, drv } = h;
+    gate.setSnapshot(onlyFrom('b'));
+    const kA = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN);
+    drv.send(kA, xb, xa);
+    gate.endBatch();
+    const miss = ev.pending.shift()!;
+    miss.resolve(answer(miss.req, 1, true));
+    await gate.settled();
+    const slotA = gate.cache.peekExact(drv.parse(kA));
+    assert.ok(slotA > 0);
+    gate.setSnapshot(onlyFrom('c'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ev.pending.length, 1, 'the revalidation request is out');
+    // Flow A leaves; an unselected flow B takes its slot before the answer comes.
+    gate.cache.remove(slotA);
+    assert.equal(drv.send(udp4('10.0.2.10', '10.0.2.11', 5, 53), ya, undefined), Verdict.Allow);
+    const slotB = gate.cache.peekExact(drv.parse(udp4('10.0.2.10', '10.0.2.11', 5, 53)));
+    assert.equal(slotB, slotA, 'the slot was reused');
+    const reval = ev.pending.shift()!;
+    reval.resolve(answer(reval.req, 2, false));
+    await gate.revalidated();
+    assert.equal(gate.cache.state(slotB), FlowState.Allowed, 'B kept its own verdict');
+    assert.equal(gate.revoked, 0);
+    assert.equal(drv.send(udp4('10.0.2.10', '10.0.2.11', 5, 53), ya, undefined), Verdict.Allow);
+    await gate.close();
+  });
+
+  it('reports each evaluation to onEvaluated: new flows (inline: one each; pool: per request) and revalidation batches', async () => {
+    for (const mode of ['inline', 'pool'] as const) {
+      const seen: [number, number, string][] = [];
+      const h = harness({ mode, pool: { threads: 1 }, onEvaluated: (s, n, kind) => seen.push([s, n, kind]) });
+      try {
+        h.gate.setSnapshot(onlyFrom('b'));
+        for (let p = 0; p < 3; p++) h.drv.send(tcp4('10.0.1.11', '10.0.1.10', 1000 + p, 80, TCP.SYN), undefined, xa);
+        h.gate.endBatch();
+        await h.gate.settled();
+        const news = seen.filter((x) => x[2] === 'new');
+        assert.deepEqual(news.map((x) => x[1]), mode === 'inline' ? [1, 1, 1] : [3], mode);
+        h.gate.setSnapshot(onlyFrom('c'));
+        await h.gate.revalidated();
+        const reval = seen.filter((x) => x[2] === 'revalidate');
+        assert.equal(reval.reduce((a, x) => a + x[1], 0), 3, `${mode}: three flows revalidated`);
+        for (const [s] of seen) assert.ok(s >= 0 && s < 5, `${mode}: ${s} s`);
+      } finally {
+        await h.gate.close();
+      }
+    }
+  });
+
+  it('decide() on cached flows allocates nothing', async () => {
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false });
+    const drv = new GateDriver(gate);
+    try {
+      gate.setSnapshot(onlyFrom('b'));
+      const pkts: [Buffer, Endpoint | undefined, Endpoint | undefined][] = [];
+      for (let p = 0; p < 256; p++) {
+        pkts.push([tcp4('10.0.1.11', '10.0.1.10', 1000 + p, 80, TCP.ACK), undefined, xa]); // evaluated, allowed
+        pkts.push([tcp4('10.0.1.10', '10.0.1.11', 80, 1000 + p, TCP.ACK), xa, undefined]); // its replies
+        pkts.push([udp4('10.0.2.10', '10.0.2.11', 1000 + p, 53), ya, undefined]); // unselected
+        pkts.push([tcp4('10.0.2.10', '10.0.1.10', 1000 + p, 81, TCP.ACK), undefined, xa]); // denied
+      }
+      for (const [p, f, t] of pkts) drv.send(p, f, t);
+      const misses = gate.misses;
+      // Packets parsed once into their own buffers; the loop only decides.
+      const parsed = pkts.map(([p, f, t]) => {
+        drv.parse(p);
+        return { key: new FlowKey().copyFrom(drv.key), len: p.length, f, t, flags: drv.parser.tcpFlags };
+      });
+      const parser = drv.parser;
+      let sink = 0;
+      const run = (n: number): void => {
+        for (let i = 0; i < n; i++) {
+          const x = parsed[i & 1023];
+          sink ^= gate.decide(x.key, parser, x.len, x.f, x.t);
+        }
+      };
+      run(200_000);
+      await new Promise((r) => setTimeout(r, 50));
+      const { PerformanceObserver } = await import('node:perf_hooks');
+      let gcs = 0;
+      const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+      obs.observe({ entryTypes: ['gc'] });
+      run(1_000_000);
+      await new Promise((r) => setTimeout(r, 100));
+      obs.disconnect();
+      assert.equal(gate.misses, misses, 'all hits');
+      assert.ok(sink !== 0.5);
+      assert.equal(gcs, 0, `${gcs} garbage collections during 1,000,000 decisions`);
+    } finally {
+      await gate.close();
+    }
+  });
+});
