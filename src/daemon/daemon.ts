@@ -132,14 +132,7 @@ export class Daemon implements StatsSource {
   }
   policyStats(): EnforcerStats | undefined { return this.#gate?.stats(); }
   flowRecords(denyOnly: boolean, limit: number): FlowRecord[] {
-    const out: FlowRecord[] = [];
-    if (!this.#gate) return out;
-    for (const e of this.#gate.flows()) {
-      if (out.length >= limit) break;
-      const r = this.#gate.describe(e);
-      if (!denyOnly || r.verdict === 'deny') out.push(r);
-    }
-    return out;
+    return this.#gate ? this.#gate.flowRecords(denyOnly, limit) : [];
   }
   policies(): PolicySummary[] {
     return [...this.#policy.resources.policies].sort(comparePolicies).map((p) => ({

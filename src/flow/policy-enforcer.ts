@@ -658,6 +658,21 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     return this.flowLog.record(e, 'new', 0, undefined, -1, this.#snapshotOf(e.generation));
   }
 
+  /**
+   * Descriptions of up to `limit` cached flows, most recently used first; denyOnly: only
+   * those not allowed (for /flows). Reads out only the flows it returns.
+   */
+  flowRecords(denyOnly: boolean, limit: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    const cache = this.cache, e = this.#logEntry;
+    for (const s of cache.slots()) {
+      if (out.length >= limit) break;
+      if (denyOnly && cache.state(s) === FlowState.Allowed) continue;
+      out.push(this.describe(cache.read(s, e)));
+    }
+    return out;
+  }
+
   stats(): EnforcerStats {
     return {
       generation: this.#generation,
