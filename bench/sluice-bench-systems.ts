@@ -3,6 +3,7 @@
 //
 //   sluice-vxlan / sluice-udp     two Sluice daemons (this build), the two backends
 //   sluice-vxlan-nooffload        the same with SLUICE_OFFLOADS=off (the per-packet path)
+//   sluice-vxlan-2t               sluice-vxlan with two datapath threads (--datapath-threads 2)
 //   sluice-vxlan-baseline         two daemons of another build (--baseline DIR), for before/after
 //   kernel-vxlan                  the kernel's VXLAN wired as Flannel does (src/lab/kernel-vxlan.ts)
 //   openvpn / tinc                userspace tunnels, no encryption or authentication, when installed
@@ -22,6 +23,7 @@ import type { Scope } from '../test/integration/helpers/scope.js';
 
 export const BENCH_SYSTEMS = [
   'sluice-vxlan', 'sluice-udp', 'kernel-vxlan', 'openvpn', 'tinc', 'sluice-vxlan-nooffload', 'sluice-vxlan-baseline',
+  'sluice-vxlan-2t',
 ] as const;
 export type BenchKind = (typeof BENCH_SYSTEMS)[number];
 /** Run when --systems is not given (those not installed are skipped with a note). */
@@ -30,7 +32,7 @@ export const DEFAULT_SYSTEMS: readonly BenchKind[] = ['sluice-vxlan', 'sluice-ud
 export const PREFIX = 'slsb-';
 const TAG: Record<BenchKind, string> = {
   'sluice-vxlan': 'sv', 'sluice-udp': 'su', 'kernel-vxlan': 'kv', openvpn: 'ov', tinc: 'tc',
-  'sluice-vxlan-nooffload': 'sn', 'sluice-vxlan-baseline': 'sb',
+  'sluice-vxlan-nooffload': 'sn', 'sluice-vxlan-baseline': 'sb', 'sluice-vxlan-2t': 's2',
 };
 const POD_IPS = ['10.244.1.2', '10.244.2.2'] as const;
 /** Tunnel MTU for every system: underlay 1500 minus VXLAN's 50, so segment sizes match. */
@@ -115,8 +117,9 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
       const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : [];
       // The baseline build predates SLUICE_REALTIME: it runs under chrt instead.
       if (o.realtime) env.push(`SLUICE_REALTIME=${o.realtime}`);
+      const flags = kind === 'sluice-vxlan-2t' ? ['--datapath-threads', '2'] : [];
       const procs: Proc[] = [];
-      for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir));
+      for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir, flags));
       return { kind, pods, procs };
     }
   }
@@ -127,10 +130,10 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
  * env(1) execs node in place, so the PID is the daemon's), once it wrote its ready file.
  */
 async function startSluice(scope: Scope, cli: string, env: string[], netns: string, configFile: string,
-  host: string, dir: string): Promise<Proc> {
+  host: string, dir: string, flags: readonly string[] = []): Promise<Proc> {
   const readyFile = join(dir, `${host}.ready`);
   const args = [...env, process.execPath, cli, 'daemon', '--config', configFile, '--host', host, '--ready-file', readyFile,
-    '--log-level', 'warn'];
+    '--log-level', 'warn', ...flags];
   const p = Proc.start(scope, 'env', args, { netns, label: `sluice daemon ${host} (${netns})` });
   if (cli !== CLI_PATH) {
     const rt = env.find((e) => e.startsWith('SLUICE_REALTIME='))?.split('=')[1];
