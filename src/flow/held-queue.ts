@@ -10,7 +10,8 @@
 // Bounded per flow (perFlow) and globally (the slot counts): a packet that does
 // not fit is dropped and counted, never queued unboundedly. On release, packets
 // are copied in flow order into a PacketBatch and handed to `onRelease` in
-// chunks; the batch is reused after onRelease returns.
+// chunks; the batch is reused after onRelease returns. A TCP super-packet keeps
+// its GSO meta (the MSS given to hold()): it is released with batch.gso[i] set.
 
 import type { Endpoint } from '../dataplane/endpoint.js';
 import { HEADROOM, PacketBatch } from '../dataplane/packet-batch.js';
@@ -76,6 +77,7 @@ export class HeldQueue {
   readonly #large: PacketBatch;
   readonly #nSmall: number;
   readonly #len: Int32Array;
+  readonly #gso: Int32Array;
   readonly #next: Int32Array;
   readonly #from: (Endpoint | undefined)[];
   readonly #to: (Endpoint | undefined)[];
@@ -103,6 +105,7 @@ export class HeldQueue {
     this.#large = new PacketBatch(largeSlots, largeSlotSize, 0);
     const total = capacity + largeSlots;
     this.#len = new Int32Array(total);
+    this.#gso = new Int32Array(total);
     this.#next = new Int32Array(total).fill(-1);
     this.#from = new Array<Endpoint | undefined>(total).fill(undefined);
     this.#to = new Array<Endpoint | undefined>(total).fill(undefined);
@@ -129,8 +132,11 @@ export class HeldQueue {
     };
   }
 
-  /** Copies the packet buf[off, off+len) onto `e`'s list. False (and counted) when it does not fit. */
-  hold(e: HeldList, buf: Buffer, off: number, len: number, from: Endpoint | undefined, to: Endpoint | undefined): boolean {
+  /**
+   * Copies the packet buf[off, off+len) onto `e`'s list; `gso`: its MSS if a TCP super-packet,
+   * 0 if not or unknown. False (and counted) when it does not fit.
+   */
+  hold(e: HeldList, buf: Buffer, off: number, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso = 0): boolean {
     if (e.heldCount >= this.perFlow) {
       this.flowFull++;
       return false;
@@ -157,6 +163,7 @@ export class HeldQueue {
     }
     buf.copy(store.buf, store.offsets[at], off, off + len);
     this.#len[slot] = len;
+    this.#gso[slot] = gso;
     this.#from[slot] = from;
     this.#to[slot] = to;
     this.#next[slot] = -1;
@@ -183,6 +190,7 @@ export class HeldQueue {
       const len = this.#len[s];
       store.buf.copy(this.#out.buf, this.#out.offsets[i], src, src + len);
       this.#out.lengths[i] = len;
+      this.#out.gso[i] = this.#gso[s];
       this.#outFrom[i] = this.#from[s];
       this.#outTo[i] = this.#to[s];
       s = this.#free(s);

@@ -226,17 +226,21 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
 
   // --- the data path -----------------------------------------------------------
 
-  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
+  /**
+   * PolicyGate.decide; `gso` (optional): the packet's MSS if it is a TCP super-packet, kept
+   * with it if it is held (the released copy carries it in batch.gso).
+   */
+  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso = 0): Verdict {
     const cache = this.cache;
     const s = cache.lookup(key, from, to);
-    if (s < 0) return this.#miss(key, parsed, len, from, to);
+    if (s < 0) return this.#miss(key, parsed, len, from, to, gso);
     this.hits++;
     switch (cache.state(s)) {
       case FlowState.Allowed:
         cache.account(s, cache.reverse, len, parsed.tcpFlags);
         return Verdict.Allow;
       case FlowState.Pending:
-        this.#hold(this.#pending.get(s)!, parsed, len, from, to);
+        this.#hold(this.#pending.get(s)!, parsed, len, from, to, gso);
         return Verdict.Held;
       default:
         cache.account(s, cache.reverse, len, parsed.tcpFlags);
@@ -251,7 +255,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     if (this.#missCount > 0) this.#flushMisses();
   }
 
-  #miss(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict {
+  #miss(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso: number): Verdict {
     this.misses++;
     if (parsed.icmpError && this.#isRelated(key, parsed)) {
       this.related++;
@@ -311,7 +315,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     p.to = to;
     p.created = p.lastSeen = cache.now;
     this.#pending.set(s, p);
-    this.#hold(p, parsed, len, from, to);
+    this.#hold(p, parsed, len, from, to, gso);
     this.#misses[this.#missCount++] = p;
     if (this.#missCount >= this.#maxMissBatch) this.#flushMisses();
     else if (!this.#flushQueued) {
@@ -344,9 +348,9 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     return s >= 0 && this.cache.state(s) === FlowState.Allowed;
   }
 
-  #hold(p: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): void {
+  #hold(p: FlowEntry, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso: number): void {
     const v = parsed.family === 4 ? parsed.ip4 : parsed.ip6;
-    this.held.hold(p, v.buf, v.off, len, from, to);
+    this.held.hold(p, v.buf, v.off, len, from, to, gso);
   }
 
   /** Does some policy select a local side of this flow (so it needs evaluating)? */

@@ -116,6 +116,20 @@ describe('HeldQueue', () => {
     assert.equal(e2.heldCount, 1);
   });
 
+  it('keeps the GSO meta of a held super-packet (its MSS) and releases it with the packet', () => {
+    const seen: [number, number][] = [];
+    const q = new HeldQueue({ capacity: 4, slotSize: 256, largeSlots: 1, largeSlotSize: 70_000 }, (b, n) => {
+      for (let i = 0; i < n; i++) seen.push([b.lengths[i], b.gso[i]]);
+    });
+    const e = new FlowEntry();
+    assert.ok(q.hold(e, ...inBatch(packet(1, 100)), epA, epB));
+    assert.ok(q.hold(e, ...inBatch(packet(2, 30_000)), epA, epB, 1448));
+    assert.ok(q.hold(e, ...inBatch(packet(3, 120)), epA, epB, 0));
+    q.release(e);
+    q.flush();
+    assert.deepEqual(seen, [[100, 0], [30_000, 1448], [120, 0]]);
+  });
+
   it('without an onRelease, released packets are counted as dropped', () => {
     const q = new HeldQueue({ capacity: 4 });
     const e = new FlowEntry();
