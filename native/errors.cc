@@ -112,4 +112,25 @@ bool IsFatalIoError(int err) {
   return err == EBADF || err == EBADFD || err == EFAULT || err == ENOTSOCK;
 }
 
+WriteFailure ClassifyWriteError(int err) {
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return WriteFailure::kStop;
+  if (IsFatalIoError(err)) return WriteFailure::kFatal;
+  return WriteFailure::kSkip;
+}
+
+bool OnWriteError(int err, int64_t* n, int32_t* lengths, bool* throwIt) {
+  *throwIt = false;
+  switch (ClassifyWriteError(err)) {
+    case WriteFailure::kStop:
+      return false;
+    case WriteFailure::kFatal:
+      *throwIt = *n == 0;
+      return false;
+    case WriteFailure::kSkip:
+      break;
+  }
+  lengths[(*n)++] = -err;
+  return true;
+}
+
 }  // namespace sluice

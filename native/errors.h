@@ -32,4 +32,18 @@ void ThrowCode(Napi::Env env, const char* code, const char* fmt, ...) __attribut
 // packet, so the caller's read/write loop exits.
 bool IsFatalIoError(int err);
 
+// The contract of every batched write loop (writeBatch, writeBatchGso, sendBatch, sendBatchGso;
+// the fast path's flush goes through the same engines): how one failed write is treated.
+enum class WriteFailure {
+  kStop,   // EAGAIN/EWOULDBLOCK/ENOBUFS: the queue is full; the batch ends, the rest is not tried
+  kFatal,  // IsFatalIoError: the fd is unusable; thrown if nothing was consumed, else the batch ends
+  kSkip,   // anything else: this packet is rejected (marked lengths[i] = -errno), the batch goes on
+};
+WriteFailure ClassifyWriteError(int err);
+
+// Applies the contract to packet *n of a batch after its write failed with err: kSkip marks
+// lengths[*n] = -err, consumes it and returns true (go on); otherwise returns false (end the
+// batch), with *throwIt set when the error must be thrown (fatal before anything was consumed).
+bool OnWriteError(int err, int64_t* n, int32_t* lengths, bool* throwIt);
+
 }  // namespace sluice

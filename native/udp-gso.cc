@@ -230,7 +230,8 @@ Sent SendWindow(int fd, const Batch& b, const Window& w, size_t* consumed, int* 
     if (e == EINTR) continue;
     const MsgInfo& mi = scratch.info[m];  // sendmmsg reports the error of message m
     size_t done = mi.firstOfEntry ? mi.first : mi.first + 1;
-    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+    WriteFailure how = ClassifyWriteError(e);
+    if (how == WriteFailure::kStop) {
       *consumed = done;
       return Sent::Stopped;
     }
@@ -240,7 +241,7 @@ Sent SendWindow(int fd, const Batch& b, const Window& w, size_t* consumed, int* 
       *consumed = mi.first;  // a super-packet sent in part is sent again whole: TCP drops the duplicate
       return Sent::Retry;
     }
-    if (IsFatalIoError(e)) {
+    if (how == WriteFailure::kFatal) {
       *consumed = done;
       *err = e;
       return Sent::Fatal;

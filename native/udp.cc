@@ -228,15 +228,17 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     // errno here belongs to message n.
     int err = errno;
     if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
-    if (IsFatalIoError(err)) {
-      if (n == 0) {
-        ThrowErrno(env, err, "sendmmsg");
-        return Napi::Value();
-      }
-      break;
+    int64_t done = static_cast<int64_t>(n);
+    bool throwIt;
+    if (OnWriteError(err, &done, lengths.data, &throwIt)) {
+      n = static_cast<size_t>(done);
+      continue;
     }
-    lengths.data[n++] = -err;
+    if (throwIt) {
+      ThrowErrno(env, err, "sendmmsg");
+      return Napi::Value();
+    }
+    break;
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
