@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -97,7 +98,7 @@ struct Config {
 } cfg;
 
 std::vector<Thread*> threads;  // thread k at [k - 1]
-std::vector<QueueSet*> queueSets;
+std::vector<QueueSet*>& queueSets = *new std::vector<QueueSet*>();  // never destroyed (threads read it)
 napi_threadsafe_function tsfn = nullptr;
 bool cleanupHook = false;
 uint64_t nextPortId = 1;
@@ -182,6 +183,21 @@ void StopThreads() {
   }
   threads.clear();
 }
+
+// A process that exits without datapathStop (or env teardown) stops the threads before static
+// destructors run under them.
+void StopAtExit() {
+  for (Thread* t : threads) {
+    if (!t->running) continue;
+    t->stop.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(t->evfd, &one, sizeof one);
+    (void)w;
+    pthread_join(t->tid, nullptr);
+    t->running = false;
+  }
+}
+bool atExitAdded = false;
 
 void OnEnvCleanup(void*) {
   cleanupHook = false;
@@ -300,6 +316,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   if (!cleanupHook) cleanupHook = napi_add_env_cleanup_hook(env, OnEnvCleanup, nullptr) == napi_ok;
+  if (!atExitAdded) atExitAdded = atexit(StopAtExit) == 0;
   int rtErr = 0;
   if (rt > 0) {
     sched_param sp{};

@@ -137,7 +137,8 @@ struct Entry {
 
 constexpr size_t kTableSize = 1 << 14;
 constexpr size_t kProbe = 16;
-std::vector<Entry> table;
+// Never destroyed: a datapath thread may still read it while the process exits.
+std::vector<Entry>& table = *new std::vector<Entry>();
 
 size_t Hash(const Key& k) {
   uint64_t w[3];

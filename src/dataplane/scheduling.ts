@@ -4,6 +4,9 @@
 // 0.6 ms, throughput unchanged). Off by default: it needs CAP_SYS_NICE, and a real-time busy
 // thread is only bounded by the kernel's RT throttling (sched_rt_runtime_us, 95% by default).
 //
+// With datapath threads (--datapath-threads n > 1) the native threads get the same priority
+// (native.datapathStart, pthread_setschedparam); a refusal is reported like the JS thread's.
+//
 // Environment: SLUICE_REALTIME=<1..99> (SCHED_FIFO priority); 0 or unset: normal scheduling.
 import { isNativeSystemError, native } from '../native/binding.js';
 
