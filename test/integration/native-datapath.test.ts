@@ -1,0 +1,163 @@
+// The native datapath threads (native/datapath.cc) on real fds, no root: a main underlay socket and
+// a second one in its SO_REUSEPORT group on loopback, the second polled by datapath thread 1, with
+// BPF steering by inner flow; a file stands in for the egress TUN. Checks that a miss on thread 1
+// reaches JS through its ring (onMisses + datapathDrain) with where it came from, that an installed
+// flow is forwarded by thread 1 without JS, that counters sum per thread, per fd and per peer, that
+// a full ring drops and counts, and that forget and stop are clean while traffic flows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FastPathKind, UdpOpenFlags, native } from '../../src/native/binding.js';
+import { ipv4HeaderChecksum } from '../../src/packet/checksum.js';
+import { udp4 } from '../unit/packet-fixtures.js';
+
+const LOOPBACK = 0x7f000001;
+const PREFIX = Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]);
+const SLOTS = 8, SLOT = 2048 + 64, MAX_LEN = 2048;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
+/** native/fastpath-core.h FlowSpread % 2 for a UDP flow: the socket the BPF program steers it to. */
+function threadOf(src: string, dst: string, sport: number, dport: number): number {
+  let a = (ipToInt(src) ^ ipToInt(dst) ^ ((sport ^ dport) & 0xffff)) >>> 0;
+  a = (a ^ (a >>> 16)) >>> 0;
+  a = Math.imul(a, 0x9e3779b1) >>> 0;
+  return (a >>> 16) % 2;
+}
+
+test('datapath thread: misses reach JS through the ring, installed flows go out natively on the thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-dp-'));
+  let main = -1, worker = -1, sender = -1, out = -1;
+  let started = false;
+  try {
+    main = native.udpOpen(LOOPBACK, 0, 1 << 20, UdpOpenFlags.ReusePort);
+    const port = native.udpLocalPort(main);
+    worker = native.udpOpen(LOOPBACK, port, 1 << 20, UdpOpenFlags.ReusePort);
+    sender = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    const senderPort = native.udpLocalPort(sender);
+    out = openSync(join(dir, 'tun'), 'w');
+
+    // A flow the steering program puts on socket 1 (thread 1).
+    let sport = 5000;
+    while (threadOf('10.244.2.2', '10.244.1.2', sport, 6000) !== 1) sport++;
+    const flow = (i: number, size = 0) => {
+      const p = udp4('10.244.2.2', '10.244.1.2', sport, 6000, Buffer.concat([Buffer.from(`datagram ${i} `), Buffer.alloc(size)]));
+      p.writeUInt16BE(ipv4HeaderChecksum(p, 0), 10);
+      return p;
+    };
+    const sendBuf = Buffer.alloc(4096);
+    const send = (pkt: Buffer) => {
+      PREFIX.copy(sendBuf, 0);
+      pkt.copy(sendBuf, PREFIX.length);
+      assert.equal(native.sendBatch(sender, sendBuf, Int32Array.of(0), Int32Array.of(PREFIX.length + pkt.length),
+        Uint32Array.of(LOOPBACK), Uint16Array.of(port), 1), 1);
+    };
+
+    // JS drains the threads' misses into its own batch, as Forwarder.onThreadMisses does.
+    const buf = Buffer.alloc(SLOTS * SLOT);
+    const offsets = new Int32Array(SLOTS).map((_, i) => i * SLOT + 64);
+    const lengths = new Int32Array(SLOTS), gso = new Int32Array(SLOTS), addrs = new Uint32Array(SLOTS);
+    const ports = new Uint16Array(SLOTS), fds = new Int32Array(SLOTS);
+    const toJs: { pkt: Buffer; fd: number; addr: number; port: number }[] = [];
+    let draining = true;
+    const drain = () => {
+      for (;;) {
+        const n = native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN);
+        for (let i = 0; i < n; i++) {
+          toJs.push({ pkt: Buffer.from(buf.subarray(offsets[i] + PREFIX.length, offsets[i] + lengths[i])), fd: fds[i], addr: addrs[i], port: ports[i] });
+        }
+        if (n < SLOTS) return;
+      }
+    };
+    assert.equal(native.datapathStart(2, () => { if (draining) drain(); }, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0), 0);
+    started = true;
+    assert.throws(() => native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0), { code: 'ERR_DATAPATH_RUNNING' });
+    native.datapathAttach(1, worker, FastPathKind.Udp, main);
+    native.udpSetSteering(main, PREFIX.length, 2);
+
+    // 1. A miss on thread 1: to JS, keyed by the main socket, with its sender.
+    send(flow(0));
+    await until(() => toJs.length === 1, 2000, 'the miss to reach JS');
+    assert.deepEqual(toJs[0], { pkt: flow(0), fd: main, addr: LOOPBACK, port: senderPort });
+    assert.ok(native.datapathThreadStats()[1].toJs >= 1);
+
+    // 2. Installed (keyed by the main socket): thread 1 forwards natively, TTL - 1, JS not called.
+    const m = Buffer.concat([PREFIX, flow(0)]);
+    assert.equal(native.fastPathInstall(m, PREFIX.length, m.length - PREFIX.length, 0, PREFIX.length, main, LOOPBACK, senderPort,
+      out, 0, 1450, 0, 0, 60_000), true);
+    const before = native.datapathThreadStats()[1];
+    for (let i = 1; i <= 5; i++) send(flow(i));
+    const written = () => readFileSync(join(dir, 'tun'));
+    await until(() => written().toString('latin1').includes('datagram 5'), 2000, 'native forwarding on thread 1');
+    assert.equal(toJs.length, 1, 'JS not called for the installed flow');
+    const got = written();
+    assert.equal(got.length, 5 * flow(1).length);
+    assert.equal(got[8], 63, 'TTL - 1');
+    const after = native.datapathThreadStats()[1];
+    assert.equal(after.hits - before.hits, 5);
+    assert.equal(after.rxPackets - before.rxPackets, 5);
+    assert.ok(native.fastPathStats().hits >= 5, 'process totals include the thread');
+    assert.ok(native.fastPathFdStats(main).rxPackets >= 6, 'the main socket counts its group');
+    const peer = native.fastPathPeerStats().find((p) => p.addr === LOOPBACK && p.port === senderPort);
+    assert.ok(peer, 'per-peer counters');
+    assert.equal(peer.rxPackets, 5);
+    assert.equal(peer.rxBytes, 5 * flow(1).length);
+
+    // 3. A policy change (clear) reaches the thread: the next packet goes to JS again.
+    native.fastPathClear();
+    send(flow(6));
+    await until(() => toJs.length === 2, 2000, 'the cleared flow to JS');
+
+    // 4. JS not draining: the ring (64 KiB) fills, misses are dropped and counted; then all drain.
+    draining = false;
+    const big = (i: number) => flow(100 + i, 1200);
+    for (let i = 0; i < 120; i++) send(big(i));
+    await until(() => native.datapathThreadStats()[1].ringDrops > 0, 2000, 'ring drops');
+    await sleep(50);
+    const queued = toJs.length;
+    drain();
+    const drained = toJs.length - queued;
+    assert.ok(drained > 10 && drained < 120, `a bounded ring: ${drained} drained`);
+    assert.equal(drained + native.datapathThreadStats()[1].ringDrops, 120, 'every miss either queued or counted');
+    draining = true;
+
+    // 5. Forget while packets flow: no use of the fd afterwards; stop joins the thread.
+    for (let i = 0; i < 20; i++) send(flow(200 + i));
+    native.fastPathForget(worker);
+    native.closeFd(worker);
+    worker = -1;
+    send(flow(300)); // now only the main socket is left in the group
+    native.datapathStop();
+    started = false;
+    native.datapathStop(); // idempotent
+    assert.equal(native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN), 0, 'no threads, nothing to drain');
+  } finally {
+    if (started) native.datapathStop();
+    for (const fd of [worker, main, sender]) {
+      if (fd < 0) continue;
+      native.fastPathForget(fd);
+      native.closeFd(fd);
+    }
+    if (out >= 0) closeSync(out);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('datapathStart with one thread starts nothing; bad arguments are typed', () => {
+  assert.equal(native.datapathStart(1, () => {}, 8, 2048, 0, 0, 1 << 16, 0), 0);
+  assert.deepEqual(native.datapathThreadStats().length, 1);
+  native.datapathStop();
+  assert.throws(() => native.datapathStart(0, () => {}, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => native.datapathStart(2, 1 as unknown as () => void, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => native.datapathAttach(1, 0, FastPathKind.Udp, 0), { code: 'ERR_OUT_OF_RANGE' });
+});
