@@ -195,15 +195,13 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     }
     int err = errno;
     if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
-    if (IsFatalIoError(err)) {
-      if (n == 0) {
-        ThrowErrno(env, err, "write");
-        return Napi::Value();
-      }
-      break;
+    bool throwIt;
+    if (OnWriteError(err, &n, lengths.data, &throwIt)) continue;
+    if (throwIt) {
+      ThrowErrno(env, err, "write");
+      return Napi::Value();
     }
-    lengths.data[n++] = -err;
+    break;
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
