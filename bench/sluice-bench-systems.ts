@@ -4,6 +4,7 @@
 //   sluice-vxlan / sluice-udp     two Sluice daemons (this build), the two backends
 //   sluice-vxlan-nooffload        the same with SLUICE_OFFLOADS=off (the per-packet path)
 //   sluice-vxlan-2t               sluice-vxlan with two datapath threads (--datapath-threads 2)
+//   sluice-vxlan-2n               the same with SLUICE_DATAPATH_MAIN=off (decided flows only on the native thread)
 //   sluice-vxlan-baseline         two daemons of another build (--baseline DIR), for before/after
 //   kernel-vxlan                  the kernel's VXLAN wired as Flannel does (src/lab/kernel-vxlan.ts)
 //   openvpn / tinc                userspace tunnels, no encryption or authentication, when installed
@@ -23,7 +24,7 @@ import type { Scope } from '../test/integration/helpers/scope.js';
 
 export const BENCH_SYSTEMS = [
   'sluice-vxlan', 'sluice-udp', 'kernel-vxlan', 'openvpn', 'tinc', 'sluice-vxlan-nooffload', 'sluice-vxlan-baseline',
-  'sluice-vxlan-2t',
+  'sluice-vxlan-2t', 'sluice-vxlan-2n',
 ] as const;
 export type BenchKind = (typeof BENCH_SYSTEMS)[number];
 /** Run when --systems is not given (those not installed are skipped with a note). */
@@ -32,7 +33,7 @@ export const DEFAULT_SYSTEMS: readonly BenchKind[] = ['sluice-vxlan', 'sluice-ud
 export const PREFIX = 'slsb-';
 const TAG: Record<BenchKind, string> = {
   'sluice-vxlan': 'sv', 'sluice-udp': 'su', 'kernel-vxlan': 'kv', openvpn: 'ov', tinc: 'tc',
-  'sluice-vxlan-nooffload': 'sn', 'sluice-vxlan-baseline': 'sb', 'sluice-vxlan-2t': 's2',
+  'sluice-vxlan-nooffload': 'sn', 'sluice-vxlan-baseline': 'sb', 'sluice-vxlan-2t': 's2', 'sluice-vxlan-2n': 's3',
 };
 const POD_IPS = ['10.244.1.2', '10.244.2.2'] as const;
 /** Tunnel MTU for every system: underlay 1500 minus VXLAN's 50, so segment sizes match. */
@@ -114,10 +115,10 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
         hosts, pods: pods.map((p, i) => ({ name: `p${i + 1}`, host: hosts[i].name, ip: p.ip, netns: p.netns })),
       });
       const cli = kind === 'sluice-vxlan-baseline' ? baselineCli(o.baseline!) : CLI_PATH;
-      const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : [];
+      const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : kind === 'sluice-vxlan-2n' ? ['SLUICE_DATAPATH_MAIN=off'] : [];
       // The baseline build predates SLUICE_REALTIME: it runs under chrt instead.
       if (o.realtime) env.push(`SLUICE_REALTIME=${o.realtime}`);
-      const flags = kind === 'sluice-vxlan-2t' ? ['--datapath-threads', '2'] : [];
+      const flags = kind === 'sluice-vxlan-2t' || kind === 'sluice-vxlan-2n' ? ['--datapath-threads', '2'] : [];
       const procs: Proc[] = [];
       for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir, flags));
       return { kind, pods, procs };

@@ -97,6 +97,10 @@ struct Config {
   bool gso = false, gro = false;
 } cfg;
 
+// datapathStart flags bit 4: decided flows are written to TUN queues 1..n-1 only (the JS thread
+// keeps the slow path). Set before the threads start, cleared after they are joined.
+bool mainOff = false;
+
 std::vector<Thread*> threads;  // thread k at [k - 1]
 std::vector<QueueSet*>& queueSets = *new std::vector<QueueSet*>();  // never destroyed (threads read it)
 napi_threadsafe_function tsfn = nullptr;
@@ -174,6 +178,7 @@ void StopThreads() {
   }
   for (QueueSet* q : queueSets) delete q;
   queueSets.clear();
+  mainOff = false;
   for (Thread* t : threads) {
     for (Port* p : t->ctx.ports) delete p;
     t->ctx.ports.clear();
@@ -236,7 +241,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, fn, "threads", 1, 64, &n) || !ArgInt(info, 2, fn, "count", 1, UIO_MAXIOV, &count) ||
       !ArgInt(info, 3, fn, "maxLen", 1500, 65536 + 64, &maxLen) ||
       !ArgInt(info, 4, fn, "prefixLen", 0, static_cast<int64_t>(kMaxPrefix), &prefixLen) ||
-      !ArgInt(info, 5, fn, "flags", 0, 3, &flags) || !ArgInt(info, 6, fn, "ringBytes", 1 << 16, 1 << 30, &ringBytes) ||
+      !ArgInt(info, 5, fn, "flags", 0, 7, &flags) || !ArgInt(info, 6, fn, "ringBytes", 1 << 16, 1 << 30, &ringBytes) ||
       !ArgInt(info, 7, fn, "realtime", 0, 99, &rt))
     return Napi::Value();
   if (!info[1].IsFunction()) {
@@ -254,6 +259,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   cfg.prefixLen = static_cast<size_t>(prefixLen);
   cfg.gso = (flags & 1) != 0;
   cfg.gro = (flags & 2) != 0;
+  mainOff = (flags & 4) != 0;
   napi_value name;
   napi_create_string_utf8(env, "SluiceDatapath", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, info[1], nullptr, name, 0, 1, nullptr, nullptr, nullptr, CallJs, &tsfn) !=
@@ -581,19 +587,20 @@ namespace {
 
 Napi::Value ThreadStats(const Napi::CallbackInfo& info) { return ThreadStatsArray(info.Env()); }
 
-// udpSetSteering(fd, prefixLen, sockets): a classic BPF program on fd's SO_REUSEPORT group picks
-// the socket (0..sockets-1, in bind order) for each datagram by a symmetric hash of the inner
-// IPv4 packet behind `prefixLen` bytes of overlay header: addresses, and TCP/UDP ports or the ICMP
-// echo id. Anything else (IPv6, short) goes to socket 0.
+// udpSetSteering(fd, prefixLen, sockets[, first]): a classic BPF program on fd's SO_REUSEPORT group
+// picks the socket (first..sockets-1, in bind order) for each datagram by a symmetric hash of the
+// inner IPv4 packet behind `prefixLen` bytes of overlay header: addresses, and TCP/UDP ports or
+// the ICMP echo id. Anything else (IPv6, short) goes to socket `first` (default 0).
 Napi::Value UdpSetSteering(const Napi::CallbackInfo& info) {
   const char* fn = "udpSetSteering";
   int fd;
-  int64_t P, n;
-  if (!ArgFd(info, 0, fn, &fd) || !ArgInt(info, 1, fn, "prefixLen", 0, 256, &P) || !ArgInt(info, 2, fn, "sockets", 1, 64, &n))
+  int64_t P, n, first = 0;
+  if (!ArgFd(info, 0, fn, &fd) || !ArgInt(info, 1, fn, "prefixLen", 0, 256, &P) || !ArgInt(info, 2, fn, "sockets", 1, 64, &n) ||
+      (info.Length() > 3 && !info[3].IsUndefined() && !ArgInt(info, 3, fn, "first", 0, n - 1, &first)))
     return Napi::Value();
-  const uint32_t p = static_cast<uint32_t>(P);
+  const uint32_t p = static_cast<uint32_t>(P), f = static_cast<uint32_t>(first);
   // Labels are instruction indexes; jumps are relative to the next instruction.
-  enum { kV4 = 3, kPorts = 12, kIcmp = 23, kMix = 29, kZero = 37 };
+  enum { kV4 = 3, kPorts = 12, kIcmp = 23, kMix = 29, kZero = 38 };
   auto J = [](uint16_t code, uint32_t k, int at, int jt, int jf) {
     return sock_filter{code, static_cast<uint8_t>(jt - at - 1), static_cast<uint8_t>(jf - at - 1), k};
   };
@@ -633,9 +640,10 @@ Napi::Value UdpSetSteering(const Napi::CallbackInfo& info) {
       BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                // 32
       BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1),       // 33
       BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),               // 34
-      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, static_cast<uint32_t>(n)),  // 35
-      BPF_STMT(BPF_RET | BPF_A, 0),                          // 36
-      BPF_STMT(BPF_RET | BPF_K, 0),                          // 37
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, static_cast<uint32_t>(n) - f),  // 35
+      BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, f),                // 36 first + hash % (sockets - first)
+      BPF_STMT(BPF_RET | BPF_A, 0),                          // 37
+      BPF_STMT(BPF_RET | BPF_K, f),                          // 38
   };
   static_assert(sizeof prog / sizeof prog[0] == kZero + 1, "labels");
   sock_fprog fp{static_cast<unsigned short>(sizeof prog / sizeof prog[0]), prog};
@@ -696,6 +704,8 @@ void SumThreadStats(Stats* s) {
     s->wakeups += m.wakeups;
   }
 }
+
+bool MainOffFastPath() { return mainOff; }
 
 QueueSet* QueuesOf(int keyFd) {
   for (QueueSet* q : queueSets)

@@ -149,6 +149,9 @@ struct QueueSet {
   std::vector<Port*> ports;
   RelaxedCounter q0TxPackets, q0TxBytes;
 };
+// Whether decided flows are kept off the JS thread (datapathStart flag 4): queues 1..n-1 only.
+bool MainOffFastPath();
+
 // The endpoint's queues, or null (one queue). Changed under tableLock exclusively (datapath.cc).
 QueueSet* QueuesOf(int keyFd);
 

@@ -347,7 +347,9 @@ bool Forward(Ctx& c, Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const
     Port* tp = nullptr;
     bool q0 = false;
     if (QueueSet* qs = QueuesOf(e->outFd)) {
-      size_t q = FlowSpread(k.src, k.dst, k.sport, k.dport, k.proto) % qs->fds.size();
+      uint32_t h = FlowSpread(k.src, k.dst, k.sport, k.dport, k.proto);
+      size_t nq = qs->fds.size();
+      size_t q = MainOffFastPath() && nq > 1 ? 1 + h % (nq - 1) : h % nq;
       if (qs->fds[q] >= 0) {
         fd = qs->fds[q];
         tp = qs->ports[q];

@@ -54,6 +54,9 @@ export function fastPathFromEnv(env: NodeJS.ProcessEnv = process.env): FastPathO
   return { ttlMs: n };
 }
 
+/** datapathStart flag: decided flows go to TUN queues 1..n-1 only. */
+const MAIN_OFF = 4;
+
 /** What the native datapath threads need (FastPath with threads > 1). */
 export interface DatapathThreadsOptions {
   /** Datapath threads in all, this one included (1: none started). */
@@ -66,8 +69,25 @@ export interface DatapathThreadsOptions {
   gro: boolean;
   /** SCHED_FIFO priority for the threads (0: normal). */
   realtime: number;
+  /**
+   * Whether the JS thread forwards decided flows too (default true: flows are spread over all n
+   * threads). false: decided flows are written to queues 1..n-1 only and the underlay is steered to
+   * the native threads' sockets, so a packet of a decided flow never waits for the event loop; the
+   * JS thread keeps the slow path (SLUICE_DATAPATH_MAIN=off).
+   */
+  mainFastPath?: boolean;
   /** Called on this thread when the threads left packets for JS: drain them with FastPath.drain. */
   onMisses: () => void;
+}
+
+/** SLUICE_DATAPATH_MAIN=off: keep decided flows off the JS thread (DatapathThreadsOptions.mainFastPath false). */
+export function datapathMainFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.SLUICE_DATAPATH_MAIN;
+  if (v === undefined) return true;
+  const t = v.trim().toLowerCase();
+  if (t === 'off' || t === '0' || t === 'false') return false;
+  if (t === 'on' || t === '1' || t === 'true') return true;
+  throw new TypeError(`SLUICE_DATAPATH_MAIN: expected on|off, got ${JSON.stringify(v)}`);
 }
 
 /** Bytes of misses a datapath thread may queue for JS before it drops them (ringDrops). */
@@ -113,19 +133,28 @@ export class FastPath {
 
   /** Starts threads 1..n-1, each with its own underlay socket in udpFd's SO_REUSEPORT group. */
   #startThreads(dt: DatapathThreadsOptions, udpFd: number, tunBatch: PacketBatch, prefixLen: number, useGso: boolean): string | undefined {
-    const flags = (useGso ? FastPathAttach.UdpGso : 0) | (dt.gro ? FastPathAttach.UdpGro : 0);
+    const mainOff = dt.mainFastPath === false;
+    const flags = (useGso ? FastPathAttach.UdpGso : 0) | (dt.gro ? FastPathAttach.UdpGro : 0) | (mainOff ? MAIN_OFF : 0);
     const rtErr = native.datapathStart(dt.threads, dt.onMisses, tunBatch.size, tunBatch.maxLen, prefixLen, flags, RING_BYTES,
       dt.realtime);
     try {
       for (let k = 1; k < dt.threads; k++) {
         const fd = native.udpOpen(dt.bindAddr, dt.port, dt.bufBytes, UdpOpenFlags.ReusePort);
         this.#udpFds.push(fd);
-        if (dt.gro) native.udpSetGro(fd, 1);
+        if (dt.gro && (!mainOff || k === 1)) native.udpSetGro(fd, 1);
         native.datapathAttach(k, fd, FastPathKind.Udp, udpFd);
       }
-      // Not with UDP_GRO: the kernel picks the socket of merged trains by its own hash, without the
-      // program, so single datagrams must go the same way or a flow would be split over threads.
-      if (!dt.gro) native.udpSetSteering(udpFd, prefixLen, dt.threads);
+      if (mainOff) {
+        // Everything to the native sockets. With UDP_GRO only socket 1 merges trains (the kernel
+        // delivers a merged train to the socket its own hash picked, without the program), and the
+        // program sends every single datagram to socket 1 too: one receiving thread, no reordering.
+        if (dt.gro) native.udpSetGro(udpFd, 0);
+        native.udpSetSteering(udpFd, prefixLen, dt.gro ? 2 : dt.threads, 1);
+      } else if (!dt.gro) {
+        // Not with UDP_GRO: the kernel picks the socket of merged trains by its own hash, without the
+        // program, so single datagrams must go the same way or a flow would be split over threads.
+        native.udpSetSteering(udpFd, prefixLen, dt.threads);
+      }
     } catch (err) {
       this.close();
       throw err;

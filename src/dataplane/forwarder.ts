@@ -40,7 +40,7 @@ import type { Peer } from '../overlay/peer-table.js';
 import type { Endpoint } from './endpoint.js';
 import { ALL_OFFLOADS, type Offloads } from './offloads.js';
 import { applyRealtime, realtimeFromEnv } from './scheduling.js';
-import { DEFAULT_FAST_PATH, FastPath, fastPathFromEnv, type FastPathOptions } from './fast-path.js';
+import { DEFAULT_FAST_PATH, FastPath, datapathMainFromEnv, fastPathFromEnv, type FastPathOptions } from './fast-path.js';
 import { CoalescedPackets, PacketBatch } from './packet-batch.js';
 import { Verdict, type PolicyGate } from './policy-gate.js';
 import type { Router } from './router.js';
@@ -171,7 +171,7 @@ export class Forwarder {
     }
     const dt = threads > 1
       ? { threads, bindAddr: o.underlay!.addr, port: o.underlay!.port, bufBytes: o.underlay!.bufBytes, gro, realtime,
-          onMisses: () => this.onThreadMisses() }
+          mainFastPath: datapathMainFromEnv(), onMisses: () => this.onThreadMisses() }
       : undefined;
     this.fastPath = fp !== null || threads > 1
       ? new FastPath(fp ?? DEFAULT_FAST_PATH, o.udpFd, o.udpBatch, this.#rx, o.tunBatch, this.#prefixLen, gso, dt)

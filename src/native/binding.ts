@@ -322,7 +322,8 @@ export interface NativeBinding {
    * packets of up to maxLen after 64 bytes of headroom). Their misses are queued in a ring of
    * ringBytes per thread (full: dropped, counted as ringDrops) and onMisses() is called on the JS
    * thread to drain them (datapathDrain). flags: FastPathAttach (UdpGso, UdpGro: how the sockets
-   * attached are used). realtime 1..99: SCHED_FIFO for the threads. Returns 0, or the errno of the
+   * attached are used), plus 4: decided flows are written to TUN queues 1..n-1 only (the JS thread
+   * keeps the slow path). realtime 1..99: SCHED_FIFO for the threads. Returns 0, or the errno of the
    * refusal of SCHED_FIFO (the threads run anyway). Throws ERR_DATAPATH_RUNNING if already started.
    */
   datapathStart(threads: number, onMisses: () => void, count: number, maxLen: number, prefixLen: number, flags: number,
@@ -347,11 +348,12 @@ export interface NativeBinding {
   /** Per-thread counters, index 0 the JS thread. */
   datapathThreadStats(): DatapathThreadStats[];
   /**
-   * Steers the datagrams of fd's SO_REUSEPORT group (`sockets` sockets, in bind order) by a
-   * symmetric hash of the inner IPv4 packet behind prefixLen bytes of overlay header (classic BPF,
-   * SO_ATTACH_REUSEPORT_CBPF), so a flow lands on the same thread index on both hosts.
+   * Steers the datagrams of fd's SO_REUSEPORT group to sockets first..sockets-1 (in bind order; first
+   * default 0) by a symmetric hash of the inner IPv4 packet behind prefixLen bytes of overlay header
+   * (classic BPF, SO_ATTACH_REUSEPORT_CBPF), so a flow lands on the same thread index on both hosts.
+   * The kernel does not run it for UDP_GRO-merged trains (they go by its own hash).
    */
-  udpSetSteering(fd: number, prefixLen: number, sockets: number): void;
+  udpSetSteering(fd: number, prefixLen: number, sockets: number, first?: number): void;
   /** The addon's process-wide offload counters (allocates: for stats, not per batch). */
   offloadStats(): OffloadStats;
   Poller: PollerConstructor;
