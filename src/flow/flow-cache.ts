@@ -1,12 +1,14 @@
 // The stateful flow cache: FlowKey -> flow, conntrack-like, as a struct of
 // arrays. A flow is a slot number; its fields are typed-array columns, so a
-// million cached flows are ~80 MB of flat memory and no objects for the GC.
+// million cached flows are ~70 MB of flat memory and no objects for the GC.
 //
-//   key          hash Int32 (FlowKey.hashSymmetric), kind Int32 (family|proto|
-//                icmp type|code), ports Int32 (src<<16|dst), src/dst Int32
-//                (IPv4 addresses; for IPv6 src is a row of the v6 side table
-//                holding all 8 words, dst unused)
-//   hash table   buckets Int32 (pow2 >= capacity) -> chain through next Int32
+//   key          kind Int32 (family|proto|icmp type|code), ports Int32
+//                (src<<16|dst), src/dst Int32 (IPv4 addresses; for IPv6 src is a
+//                row of the v6 side table holding all 8 words, dst unused)
+//   hash table   buckets Int32 (pow2 >= capacity) -> chain through next Int32.
+//                The hash (FlowKey.hashSymmetric) is not stored: a lookup
+//                compares keys; creating, unlinking and rehashing recompute it
+//                from the key.
 //   LRU          lruPrev/lruNext Int32, head = most recently used
 //   state        flags Uint8 (FlowState | LINKED | REVALIDATING), tcp Uint8
 //   verdict      verdict Int32: an id in the VerdictTable (generation, and
@@ -155,7 +157,6 @@ export class FlowCache {
 
   // --- columns (see the header) ---
   #capacity: number;
-  #hash: Int32Array;
   #next: Int32Array;
   #lruPrev: Int32Array;
   #lruNext: Int32Array;
@@ -196,6 +197,7 @@ export class FlowCache {
   #nowRel = 0;
 
   readonly #tmp = new FlowKey();
+  readonly #hashKey = new FlowKey();
 
   constructor(opts: FlowCacheOptions = {}) {
     const max = opts.max ?? 1_000_000;
@@ -214,7 +216,6 @@ export class FlowCache {
     this.#hashFn = opts.hash ?? symmetricHash;
     const n = Math.min(initial, max + 1);
     this.#capacity = n;
-    this.#hash = new Int32Array(n);
     this.#next = new Int32Array(n);
     this.#lruPrev = new Int32Array(n);
     this.#lruNext = new Int32Array(n);
@@ -280,10 +281,6 @@ export class FlowCache {
     let s = this.#buckets[h & this.#mask];
     while (s >= 0) {
       const next = this.#next[s];
-      if (this.#hash[s] !== h) {
-        s = next;
-        continue;
-      }
       const state = this.#flags[s] & STATE_MASK;
       if (this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) {
         if (state === FlowState.Pending) {
@@ -371,7 +368,6 @@ export class FlowCache {
     const rkind = reverseKindOf(key);
     const rports = (key.dstPort << 16) | key.srcPort;
     for (let s = this.#buckets[h & this.#mask]; s >= 0; s = this.#next[s]) {
-      if (this.#hash[s] !== h) continue;
       const state = this.#flags[s] & STATE_MASK;
       if (state === FlowState.Pending || this.#expires[s] <= this.#nowRel) continue;
       if (this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) return s;
@@ -387,7 +383,7 @@ export class FlowCache {
     const kind = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
     const ports = (key.srcPort << 16) | key.dstPort;
     for (let s = this.#buckets[h & this.#mask]; s >= 0; s = this.#next[s]) {
-      if (this.#hash[s] === h && this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) return s;
+      if (this.#kind[s] === kind && this.#ports[s] === ports && this.#sameAddrs(s, key, false)) return s;
     }
     return -1;
   }
@@ -407,11 +403,11 @@ export class FlowCache {
     for (;;) {
       let n = 0, victim = -1, same = -1;
       for (let c = this.#buckets[h & this.#mask]; c >= 0; c = this.#next[c]) {
-        if (this.#hash[c] !== h) continue;
         if (this.#kind[c] === kind && this.#ports[c] === ports && this.#sameAddrs(c, key, false)) {
           same = c;
           break;
         }
+        if (this.#hashOf(c) !== h) continue; // another hash value in the same bucket
         n++;
         if ((this.#flags[c] & STATE_MASK) !== FlowState.Pending && (victim < 0 || this.#lastSeen[c] < this.#lastSeen[victim])) victim = c;
       }
@@ -433,8 +429,8 @@ export class FlowCache {
         return -1;
       }
       const s = this.#alloc();
-      this.#init(s, h, key, fromIdx, toIdx);
-      this.#link(s);
+      this.#init(s, key, fromIdx, toIdx);
+      this.#link(s, h);
       return s;
     }
   }
@@ -467,7 +463,7 @@ export class FlowCache {
     this.releaseDetached();
     const fromIdx = this.endpoints.ref(from);
     const toIdx = this.endpoints.ref(to);
-    this.#init(DETACHED, this.#hashFn(key), key, Math.max(fromIdx, 0), Math.max(toIdx, 0));
+    this.#init(DETACHED, key, Math.max(fromIdx, 0), Math.max(toIdx, 0));
     return DETACHED;
   }
 
@@ -730,8 +726,7 @@ export class FlowCache {
     return this.#used++;
   }
 
-  #init(s: number, h: number, key: FlowKey, fromIdx: number, toIdx: number): void {
-    this.#hash[s] = h;
+  #init(s: number, key: FlowKey, fromIdx: number, toIdx: number): void {
     this.#kind[s] = kindOf(key.family, key.protocol, key.icmpType, key.icmpCode);
     this.#ports[s] = (key.srcPort << 16) | key.dstPort;
     if (key.family === 6) {
@@ -796,10 +791,10 @@ export class FlowCache {
   }
 
   /** Links slot `s` at the front of its bucket and of the LRU list. */
-  #link(s: number): void {
-    const h = this.#hash[s], b = h & this.#mask;
+  #link(s: number, h: number): void {
+    const b = h & this.#mask;
     let newChain = true;
-    for (let c = this.#buckets[b]; c >= 0 && newChain; c = this.#next[c]) if (this.#hash[c] === h) newChain = false;
+    for (let c = this.#buckets[b]; c >= 0 && newChain; c = this.#next[c]) if (this.#hashOf(c) === h) newChain = false;
     this.#next[s] = this.#buckets[b];
     this.#buckets[b] = s;
     this.#lruPrev[s] = -1;
@@ -821,12 +816,12 @@ export class FlowCache {
 
   /** Unlinks slot `s` from its bucket and the LRU list, and frees it. */
   #unlink(s: number): void {
-    const h = this.#hash[s];
+    const h = this.#hashOf(s);
     const b = h & this.#mask;
     let prev = -1, others = false;
     for (let c = this.#buckets[b]; c >= 0; c = this.#next[c]) {
       if (c === s) continue;
-      if (this.#hash[c] === h) others = true;
+      if (!others && this.#hashOf(c) === h) others = true;
       if (this.#next[c] === s) prev = c;
     }
     if (prev < 0) this.#buckets[b] = this.#next[s];
@@ -848,7 +843,6 @@ export class FlowCache {
   #grow(): void {
     const n = Math.min(this.#capacity * 2, this.max + 1);
     this.#capacity = n;
-    this.#hash = grown(this.#hash, n);
     this.#next = grown(this.#next, n);
     this.#lruPrev = grown(this.#lruPrev, n);
     this.#lruNext = grown(this.#lruNext, n);
@@ -869,16 +863,22 @@ export class FlowCache {
     this.#revBytes = grown(this.#revBytes, n);
     const nb = bucketsFor(n);
     if (nb === this.#buckets.length) return;
-    // Rehash: every linked slot into the bigger bucket array.
+    // Rehash every cached flow into the bigger bucket array (its hash recomputed from its
+    // key: ~50 ns a flow, once per doubling).
     const buckets = new Int32Array(nb).fill(-1);
     const mask = nb - 1;
     for (let s = this.#lruTail; s >= 0; s = this.#lruPrev[s]) {
-      const b = this.#hash[s] & mask;
+      const b = this.#hashOf(s) & mask;
       this.#next[s] = buckets[b];
       buckets[b] = s;
     }
     this.#buckets = buckets;
     this.#mask = mask;
+  }
+
+  /** The hash of the key in slot `s` (recomputed: it is not stored). */
+  #hashOf(s: number): number {
+    return this.#hashFn(this.readKey(s, this.#hashKey));
   }
 
   /** Moves the time base forward so relative times keep fitting (once every ~24 days). */
