@@ -2,7 +2,8 @@
 // batched fd I/O), tun-vnet.cc (TUN offloads), udp.cc (UDP +
 // recvmmsg/sendmmsg), udp-gso.cc (UDP_SEGMENT/UDP_GRO), tcp-gso.cc (cutting
 // TCP super-packets), tcp-gro.cc (coalescing received TCP segments),
-// fastpath.cc (native forwarding of decided flows), sched.cc (real-time
+// fastpath.cc (native forwarding of decided flows), datapath.cc (the native
+// datapath threads running it on more cores), sched.cc (real-time
 // priority), poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS
 // by src/native/binding.ts.
 #include <napi.h>
