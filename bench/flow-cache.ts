@@ -2,13 +2,16 @@
 // packet of an established flow takes), with no policy vs 10,000 policies loaded,
 // for a small and a large working set of flows.
 //
-//   node dist/bench/flow-cache.js [--seconds 2] [--compare <dist root>]
+//   node dist/bench/flow-cache.js [--seconds 2] [--compare <dist root>] [--order seq|random]
 //
 // Packets are prebuilt TCP segments (both directions), parsed per packet as the
 // forwarder does; "parse only" is measured separately and subtracted, so the
 // gate column is decide() alone: hash, bucket walk, key compare, LRU bump,
 // counters, TCP state. Every packet is a hit (allowed or denied: both count and
-// refresh the flow); every flow is seen both ways before timing starts.
+// refresh the flow); every flow is seen both ways before timing starts. --order:
+// packets in flow order (seq: flows were created in that order, so memory is
+// walked sequentially) or in a fixed random order (random, the default: what a
+// busy host sees).
 //
 // --compare runs each case also with the PolicyEnforcer of another compiled tree
 // (e.g. a worktree of an older commit, /tmp/flow-old/dist), alternating, and
@@ -26,9 +29,12 @@ import { FlowKey } from '../src/packet/flow-key.js';
 import type { PolicySnapshot } from '../src/policy/snapshot.js';
 import { endpoint } from '../test/unit/flow-fixtures.js';
 import { TCP, tcp4 } from '../test/unit/packet-fixtures.js';
-import { makeWorkload, type Workload } from './flow-workload.js';
+import { makeWorkload, rng, type Workload } from './flow-workload.js';
 
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, compare: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '2' }, compare: { type: 'string' }, order: { type: 'string', default: 'random' } },
+});
+if (args.order !== 'seq' && args.order !== 'random') throw new TypeError(`--order must be seq or random, got ${args.order}`);
 const SECONDS = Number(args.seconds);
 type EnforcerClass = typeof thisTree.PolicyEnforcer;
 const other: EnforcerClass | undefined = args.compare === undefined ? undefined
@@ -76,15 +82,25 @@ function run(Enforcer: EnforcerClass, impl: string, w: Workload, snapshot: Polic
   }
   const misses = gate.misses;
 
+  // The order packets are offered in (the same for parse-only and parse + decide).
+  const order = new Int32Array(pkts);
+  for (let i = 0; i < pkts; i++) order[i] = i;
+  if (args.order === 'random') {
+    const next = rng(flows);
+    for (let i = pkts - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      const t = order[i]; order[i] = order[j]; order[j] = t;
+    }
+  }
   const time = (withGate: boolean): number => {
     let ops = 0;
     const t0 = performance.now();
     let i = 0;
     while (true) {
       for (let k = 0; k < 4096; k++) {
-        const off = HEADROOM + i * SLOT;
-        if (parser.parse(buf, off, lens[i], key) !== Drop.None) throw new Error('bad packet');
-        if (withGate && gate.decide(key, parser, lens[i], from[i], to[i]) === Verdict.Held) throw new Error('held');
+        const p = order[i];
+        if (parser.parse(buf, HEADROOM + p * SLOT, lens[p], key) !== Drop.None) throw new Error('bad packet');
+        if (withGate && gate.decide(key, parser, lens[p], from[p], to[p]) === Verdict.Held) throw new Error('held');
         if (++i === pkts) i = 0;
       }
       ops += 4096;
@@ -105,8 +121,11 @@ const w = makeWorkload(100, 10, 100);
 const cases: [Case, Case | undefined][] = [];
 for (const flows of [1_000, 100_000, 1_000_000]) {
   for (const snap of [undefined, w.snapshot]) {
+    // Alternate which implementation goes first, so drift of the machine does not favour one.
+    const otherFirst = other !== undefined && cases.length % 2 === 1;
+    const b0 = otherFirst ? run(other, args.compare!, w, snap, flows) : undefined;
     const a = run(thisTree.PolicyEnforcer, 'this tree', w, snap, flows);
-    const b = other === undefined ? undefined : run(other, args.compare!, w, snap, flows);
+    const b = other === undefined ? undefined : b0 ?? run(other, args.compare!, w, snap, flows);
     cases.push([a, b]);
   }
 }
