@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -312,6 +313,9 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     startErr = pthread_create(&t->tid, nullptr, ThreadMain, t);
     if (startErr != 0) break;
     t->running = true;
+    char name[16];
+    snprintf(name, sizeof name, "sluice-dp%d", t->ctx.index);
+    pthread_setname_np(t->tid, name);  // top -H, perf: which datapath thread
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (startErr != 0) {

@@ -22,7 +22,8 @@
 //   endpoint TUN queue k ─epoll─► thread k: fast path ─miss─► ring k ─onMisses─► forwarder
 //   underlay socket 0 / k  (SO_REUSEPORT group: by inner flow hash without UDP_GRO, else by peer)
 //
-// Environment: SLUICE_FASTPATH=off turns it off; SLUICE_FASTPATH_TTL_MS (default 5000) sets ttlMs.
+// Environment: SLUICE_FASTPATH=off turns it off; SLUICE_FASTPATH_TTL_MS (default 5000) sets ttlMs;
+// SLUICE_DATAPATH_MAIN=off keeps decided flows off the JS thread when there are datapath threads.
 import { FastPathAttach, FastPathKind, FastPathOut, UdpOpenFlags, native } from '../native/binding.js';
 import type { Endpoint } from './endpoint.js';
 import type { CoalescedPackets, PacketBatch } from './packet-batch.js';
