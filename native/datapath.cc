@@ -75,6 +75,7 @@ struct Ring {
   size_t cap = 0;  // a power of two
   std::atomic<uint64_t> head{0}, tail{0};
   std::atomic<bool> wake{false};  // a wake-up of JS is in flight (or JS is draining)
+  std::atomic<uint64_t> dropsUnseen{0};  // misses dropped since the last datapathDrain reported them
 };
 
 namespace {
@@ -493,6 +494,7 @@ bool Pop(Ring& r, uint8_t* buf, const int32_t* offsets, int32_t* lengths, int32_
     const uint8_t* data = r.mem.data() + (head & (r.cap - 1)) + sizeof h;
     if (h.len > static_cast<int32_t>(maxLen)) {
       stats.ringDrops++;
+      r.dropsUnseen.fetch_add(1, std::memory_order_relaxed);
     } else {
       if (h.len > 0) memcpy(buf + offsets[n], data, static_cast<size_t>(h.len));
       lengths[n] = h.len;
@@ -508,12 +510,13 @@ bool Pop(Ring& r, uint8_t* buf, const int32_t* offsets, int32_t* lengths, int32_
   }
 }
 
-// datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, count, maxLen) -> n: moves up to
+// datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, count, maxLen[, dropped]) -> n: moves up to
 // `count` misses of the native threads into slots 0..n-1 of a JS batch: packet i at
 // buf[offsets[i], +lengths[i]) (lengths[i] -1: a truncated datagram), read from fds[i] (an
 // endpoint's queue 0 fd, or the main underlay socket: then an overlay datagram from
 // addrs[i]:ports[i], coalesced when gso[i] > 0), gso[i] the MSS of a TCP super-packet. n < count:
-// every ring was empty (a later miss calls onMisses again); n == count: call again.
+// every ring was empty (a later miss calls onMisses again); n == count: call again. dropped (a
+// Float64Array) receives in [0] the misses the rings dropped (full) since the previous drain.
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   const char* fn = "datapathDrain";
   Napi::Env env = info.Env();
@@ -531,8 +534,25 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
       !CheckCount(env, fn, count, "addrs", addrs.len) || !CheckCount(env, fn, count, "ports", ports.len) ||
       !CheckCount(env, fn, count, "fds", fds.len) || !CheckReadSlots(env, fn, buf, offsets, maxLen, count))
     return Napi::Value();
+  double* dropped = nullptr;
+  if (info.Length() > 9 && !info[9].IsUndefined()) {
+    napi_typedarray_type t;
+    size_t len = 0;
+    void* d = nullptr;
+    bool is = false;
+    if (napi_is_typedarray(env, info[9], &is) != napi_ok || !is ||
+        napi_get_typedarray_info(env, info[9], &t, &len, &d, nullptr, nullptr) != napi_ok || t != napi_float64_array ||
+        len < 1) {
+      ThrowType(env, "%s: dropped must be a Float64Array of length >= 1", fn);
+      return Napi::Value();
+    }
+    dropped = static_cast<double*>(d);
+    dropped[0] = 0;
+  }
   size_t n = 0, want = static_cast<size_t>(count), nt = threads.size();
   if (nt == 0) return Napi::Number::New(env, 0);
+  if (dropped != nullptr)
+    for (Thread* t : threads) dropped[0] += static_cast<double>(t->ring.dropsUnseen.exchange(0, std::memory_order_relaxed));
   for (;;) {
     for (size_t j = 0; j < nt && n < want; j++) {
       Thread* t = threads[(drainNext + j) % nt];
@@ -672,6 +692,7 @@ bool RingPush(Ctx& c, int keyFd, int kind, const uint8_t* data, int32_t len, int
   size_t pad = toEnd < need ? toEnd : 0;
   if (need > r.cap / 2 || tail + pad + need - head > r.cap) {
     c.stats.ringDrops++;
+    r.dropsUnseen.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   if (pad > 0) {

@@ -185,9 +185,12 @@ export class FastPath {
     return ep;
   }
 
-  /** Moves up to b.size misses of the threads into b (fds[i]: where packet i came from); see native.datapathDrain. */
-  drain(b: PacketBatch, fds: Int32Array): number {
-    return native.datapathDrain(b.buf, b.offsets, b.lengths, b.gso, b.addrs, b.ports, fds, b.size, b.maxLen);
+  /**
+   * Moves up to b.size misses of the threads into b (fds[i]: where packet i came from); see
+   * native.datapathDrain. dropped[0]: misses the full rings dropped since the previous drain.
+   */
+  drain(b: PacketBatch, fds: Int32Array, dropped: Float64Array): number {
+    return native.datapathDrain(b.buf, b.offsets, b.lengths, b.gso, b.addrs, b.ports, fds, b.size, b.maxLen, dropped);
   }
 
   /** Lets the endpoint's Poller forward decided flows natively (once per endpoint; undone by Endpoint.close). */

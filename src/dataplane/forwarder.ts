@@ -134,6 +134,7 @@ export class Forwarder {
   readonly #threadBatch: PacketBatch | null = null;
   readonly #threadFds: Int32Array | null = null;
   #threadDrainQueued = false;
+  readonly #ringDropped = new Float64Array(1);
   readonly #gateTimer: NodeJS.Timeout | undefined;
 
   constructor(o: ForwarderOptions) {
@@ -415,7 +416,9 @@ export class Forwarder {
     if (b === null || fds === null || fp === null) return;
     const udpFd = this.#o.udpFd;
     for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
-      const n = fp.drain(b, fds);
+      const n = fp.drain(b, fds, this.#ringDropped);
+      // A full ring (JS too slow for the threads' misses) dropped these on the way here.
+      if (this.#ringDropped[0] > 0) this.drops.count(Drop.QueueFull, this.#ringDropped[0]);
       if (n === 0) return;
       this.#begin(b);
       for (let i = 0; i < n; i++) {

@@ -341,10 +341,11 @@ export interface NativeBinding {
    * packet i at buf[offsets[i], +lengths[i]) (-1: a truncated datagram), from fds[i] (an endpoint's
    * queue 0, or the main underlay socket: then an overlay datagram from addrs[i]:ports[i]),
    * gso[i] = MSS of a TCP super-packet, else 0. n < count: the rings are empty (onMisses is called
-   * again for the next miss); n === count: call again.
+   * again for the next miss); n === count: call again. dropped[0] (if given) receives the misses the
+   * full rings dropped since the previous drain.
    */
   datapathDrain(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, gso: Int32Array, addrs: Uint32Array,
-    ports: Uint16Array, fds: Int32Array, count: number, maxLen: number): number;
+    ports: Uint16Array, fds: Int32Array, count: number, maxLen: number, dropped?: Float64Array): number;
   /** Per-thread counters, index 0 the JS thread. */
   datapathThreadStats(): DatapathThreadStats[];
   /**

@@ -125,10 +125,15 @@ test('datapath thread: misses reach JS through the ring, installed flows go out 
     await until(() => native.datapathThreadStats()[1].ringDrops > 0, 2000, 'ring drops');
     await sleep(50);
     const queued = toJs.length;
+    const dropped = new Float64Array(1);
+    native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, 0, MAX_LEN, dropped);
     drain();
     const drained = toJs.length - queued;
     assert.ok(drained > 10 && drained < 120, `a bounded ring: ${drained} drained`);
     assert.equal(drained + native.datapathThreadStats()[1].ringDrops, 120, 'every miss either queued or counted');
+    assert.equal(dropped[0], native.datapathThreadStats()[1].ringDrops, 'the drain reports the drops once');
+    native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, 0, MAX_LEN, dropped);
+    assert.equal(dropped[0], 0, '... and only once');
     draining = true;
 
     // 5. Forget while packets flow: no use of the fd afterwards; stop joins the thread.
