@@ -175,7 +175,7 @@ export class FlowCache {
   #revPackets: Uint32Array;
   #fwdBytes: Uint32Array;
   #revBytes: Uint32Array;
-  /** Multiples of 2^32 the Uint32 counters overflowed into, by counterKey(); rarely non-empty. */
+  /** Multiples of 2^32 the Uint32 counters overflowed into, by slot * 4 + counter; rarely non-empty. */
   readonly #carry = new Map<number, number>();
 
   #buckets: Int32Array;

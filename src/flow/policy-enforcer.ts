@@ -239,9 +239,12 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       case FlowState.Allowed:
         cache.account(s, cache.reverse, len, parsed.tcpFlags);
         return Verdict.Allow;
-      case FlowState.Pending:
-        this.#hold(this.#pending.get(s)!, parsed, len, from, to, gso);
+      case FlowState.Pending: {
+        const p = this.#pending.get(s);
+        if (p !== undefined) this.#hold(p, parsed, len, from, to, gso);
+        else this.shed++; // (a pending flow always has its handle; never throw per packet)
         return Verdict.Held;
+      }
       default:
         cache.account(s, cache.reverse, len, parsed.tcpFlags);
         this.deniedPackets++;
@@ -544,10 +547,10 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   }
 
   #log(s: number, cause: FlowCause, prev: FlowState, res: Int32Array, o: number, snap: PolicySnapshot | undefined, now: number): void {
-    if (!this.flowLog.wants(cause, prev, this.cache.state(s), res[o + R_LOG_SIDE])) return;
     this.#logDecided(s, cause, prev, res[o + R_LOG_SIDE], policyId(snap, res[o + R_LOG_POLICY]), res[o + R_LOG_RULE], snap, now);
   }
 
+  /** Writes the flow log record of slot `s` if one is wanted (reads the flow out only then). */
   #logDecided(s: number, cause: FlowCause, prev: FlowState, logSide: number, logPolicy: string | undefined, logRule: number,
     snap: PolicySnapshot | undefined, now: number): void {
     if (!this.flowLog.wants(cause, prev, this.cache.state(s), logSide)) return;
