@@ -76,6 +76,16 @@ function metricsRegistry(src: StatsSource): Registry {
     g.set({ kind: 'misses' }, f.misses);
     g.set({ kind: 'evictions' }, f.evictions);
   });
+  gauge('sluice_datapath_thread_packets_total', 'Packets per datapath thread (0: the JS thread): read, sent, forwarded natively, left to JS', ['thread', 'kind'], (g) => {
+    const per = stats().datapath?.fastPath?.perThread ?? [];
+    per.forEach((t, i) => {
+      const thread = String(i);
+      g.set({ thread, kind: 'rx' }, t.rxPackets);
+      g.set({ thread, kind: 'tx' }, t.txPackets);
+      g.set({ thread, kind: 'native' }, t.hits);
+      g.set({ thread, kind: 'to_js' }, t.toJs);
+    });
+  });
   gauge('sluice_policy_generation', 'Generation of the policy snapshot in force', [], (g) => {
     const p = src.policyStats();
     if (p) g.set(p.generation);

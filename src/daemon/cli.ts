@@ -39,7 +39,7 @@ interface DaemonFlags {
   store: 'file' | 'etcd'; config?: string; etcd: string; etcdPrefix: string; publicIp?: string; leaseTtl: number;
   host: string; readyFile?: string; api: string; apiAllowRemote: boolean; logLevel: string;
   policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean;
-  datapathThreads: number; persistTun: boolean; offloads?: Offloads; fastPath: boolean; fastPathTtl?: number; realtime?: number;
+  datapathThreads: number; mainFastPath?: boolean; persistTun: boolean; offloads?: Offloads; fastPath: boolean; fastPathTtl?: number; realtime?: number;
 }
 
 /** The store the flags ask for; in etcd mode this host's subnet lease is acquired first, Flannel's way. */
@@ -85,6 +85,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--flow-cache-size <n>', 'most flows the flow cache holds (LRU beyond)', positiveInt, 1_000_000)
     .option('--log-allowed', 'also log allowed new flows (denied ones are always logged, rate-limited)', false)
     .option('--datapath-threads <n>', 'data path threads: each endpoint TUN gets one queue per thread, the underlay one socket (SO_REUSEPORT)', intIn(1, 64), 1)
+    .option('--no-main-fast-path', 'with --datapath-threads 2 or more: forward decided flows only on the native threads, the JS thread keeps the slow path (lower latency tails)')
     .option('--persist-tun', 'keep endpoint TUN devices when the daemon stops; a restarted daemon re-attaches to them (needs CAP_SYS_ADMIN for pods in other namespaces)', false)
     .option('--offloads <list>', 'kernel offloads: all, none, or a comma list of tun,gso,gro (default: all, or SLUICE_OFFLOADS*)', offloadList)
     .option('--no-fast-path', 'forward every packet through the JS pipeline (no native fast path for decided flows)')
@@ -115,7 +116,7 @@ export function registerDaemonCommand(program: Command): void {
       daemon = new Daemon({
         store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source,
         policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
-        datapathThreads: opts.datapathThreads, persistTun: opts.persistTun, offloads: opts.offloads, realtime: opts.realtime,
+        datapathThreads: opts.datapathThreads, datapathMain: opts.mainFastPath === false ? false : undefined, persistTun: opts.persistTun, offloads: opts.offloads, realtime: opts.realtime,
         // Flags win over the SLUICE_FASTPATH* environment; undefined leaves it to the environment.
         fastPath: !opts.fastPath ? null : opts.fastPathTtl !== undefined ? { ttlMs: opts.fastPathTtl } : undefined,
       });

@@ -54,6 +54,8 @@ export interface DaemonOptions {
   apiAllowRemote?: boolean;
   /** Data path threads (default 1): each endpoint TUN gets one queue per thread. */
   datapathThreads?: number;
+  /** With threads > 1: false forwards decided flows only on the native threads (default: SLUICE_DATAPATH_MAIN, else true). */
+  datapathMain?: boolean;
   /** Keep endpoint TUN devices across daemon restarts (TUNSETPERSIST; default false). */
   persistTun?: boolean;
   /** Kernel offloads (default: SLUICE_OFFLOAD* environment, else all). */
@@ -208,6 +210,7 @@ export class Daemon implements StatsSource {
       fastPath: this.#o.fastPath,
       realtime: this.#o.realtime,
       datapathThreads: threads,
+      datapathMain: this.#o.datapathMain,
       underlay,
     });
     const fwd = this.#forwarder;

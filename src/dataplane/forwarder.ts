@@ -80,6 +80,11 @@ export interface ForwarderOptions {
   datapathThreads?: number;
   /** Bind address (host order), port and socket buffer size of the underlay socket (for datapathThreads > 1). */
   underlay?: { addr: number; port: number; bufBytes: number };
+  /**
+   * With datapathThreads > 1: false keeps decided flows off the JS thread, which then only does the
+   * slow path (default: SLUICE_DATAPATH_MAIN, else true).
+   */
+  datapathMain?: boolean;
 }
 
 /** IP protocol number of TCP. */
@@ -172,7 +177,7 @@ export class Forwarder {
     }
     const dt = threads > 1
       ? { threads, bindAddr: o.underlay!.addr, port: o.underlay!.port, bufBytes: o.underlay!.bufBytes, gro, realtime,
-          mainFastPath: datapathMainFromEnv(), onMisses: () => this.onThreadMisses() }
+          mainFastPath: o.datapathMain ?? datapathMainFromEnv(), onMisses: () => this.onThreadMisses() }
       : undefined;
     this.fastPath = fp !== null || threads > 1
       ? new FastPath(fp ?? DEFAULT_FAST_PATH, o.udpFd, o.udpBatch, this.#rx, o.tunBatch, this.#prefixLen, gso, dt)
@@ -418,7 +423,7 @@ export class Forwarder {
     for (let round = 0; round < BATCHES_PER_WAKEUP; round++) {
       const n = fp.drain(b, fds, this.#ringDropped);
       // A full ring (JS too slow for the threads' misses) dropped these on the way here.
-      if (this.#ringDropped[0] > 0) this.drops.count(Drop.QueueFull, this.#ringDropped[0]);
+      if (this.#ringDropped[0] > 0) this.drops.count(Drop.RingFull, this.#ringDropped[0]);
       if (n === 0) return;
       this.#begin(b);
       for (let i = 0; i < n; i++) {

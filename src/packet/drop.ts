@@ -40,12 +40,14 @@ export const Drop = {
   /** Larger than the path MTU (an ICMP frag-needed / packet-too-big may be sent). */
   TooBig: 17,
   TtlExceeded: 18,
+  /** A datapath thread's queue of misses for the JS thread was full. */
+  RingFull: 19,
 } as const;
 
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
 /** Number of codes, i.e. the length of a table indexed by Drop. */
-export const DROP_REASON_COUNT = 19;
+export const DROP_REASON_COUNT = 20;
 
 const NAMES: readonly string[] = (() => {
   const names = new Array<string>(DROP_REASON_COUNT).fill('');

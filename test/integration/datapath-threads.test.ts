@@ -4,7 +4,7 @@
 //
 //   a (h1) ──► b, c (h2): ping, TCP (byte for byte) and UDP, both ways; flows whose hash picks
 //   thread 0 and thread 1, so both threads carry traffic on both hosts (per-thread stats) — or, with
-//   SLUICE_DATAPATH_MAIN=off, only the native thread carries decided flows; a
+//   --no-main-fast-path, only the native thread carries decided flows; a
 //   policy change stops established flows on both threads; a daemon stops cleanly (SIGTERM).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -58,20 +58,13 @@ const perThread = async (lab: Lab, host: string): Promise<DatapathThreadStats[]>
   return t;
 };
 
-// spread: decided flows on both threads by their hash; main-off (SLUICE_DATAPATH_MAIN=off): only on the native one.
+// spread: decided flows on both threads by their hash; main-off (--no-main-fast-path): only on the native one.
 for (const mode of ['spread', 'main-off'] as const) describe(`two datapath threads (${mode})`, { skip, concurrency: false }, () => {
   const name = `sdt${mode === 'spread' ? 's' : 'm'}${process.pid % 100000}`;
   let lab: Lab;
   before(async () => {
-    // The lab's daemons inherit the environment of `sluice lab up`.
-    const saved = process.env.SLUICE_DATAPATH_MAIN;
-    if (mode === 'main-off') process.env.SLUICE_DATAPATH_MAIN = 'off';
-    try {
-      lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'update.yaml'), '--daemon-arg=--datapath-threads=2']);
-    } finally {
-      if (saved === undefined) delete process.env.SLUICE_DATAPATH_MAIN;
-      else process.env.SLUICE_DATAPATH_MAIN = saved;
-    }
+    lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'update.yaml'), '--daemon-arg=--datapath-threads=2',
+      ...(mode === 'main-off' ? ['--daemon-arg=--no-main-fast-path'] : [])]);
   });
   after(async () => { await lab?.down(); });
 
