@@ -29,6 +29,8 @@ export class VerdictTable {
   #refs = new Int32Array(16);
   readonly #byKey = new Map<string, number>();
   readonly #free: number[] = [];
+  /** The id ref() returned last: flows of one batch mostly share a tuple, found without a key string. */
+  #last = NO_VERDICT;
 
   constructor() {
     this.#add({ generation: 0, egress: Decision.NotChecked, egressPolicy: undefined, egressRule: -1, ingress: Decision.NotChecked, ingressPolicy: undefined, ingressRule: -1 },
@@ -48,9 +50,17 @@ export class VerdictTable {
   /** The id of this tuple with one more reference. */
   ref(generation: number, egress: Decision, egressPolicy: string | undefined, egressRule: number,
     ingress: Decision, ingressPolicy: string | undefined, ingressRule: number): number {
-    const key = keyOf(generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
-    let i = this.#byKey.get(key);
-    if (i === undefined) i = this.#add({ generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule }, key);
+    const l = this.#tuples[this.#last];
+    let i: number | undefined;
+    if (l !== undefined && l.generation === generation && l.egress === egress && l.egressPolicy === egressPolicy &&
+        l.egressRule === egressRule && l.ingress === ingress && l.ingressPolicy === ingressPolicy && l.ingressRule === ingressRule) {
+      i = this.#last;
+    } else {
+      const key = keyOf(generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule);
+      i = this.#byKey.get(key);
+      if (i === undefined) i = this.#add({ generation, egress, egressPolicy, egressRule, ingress, ingressPolicy, ingressRule }, key);
+      this.#last = i;
+    }
     if (i !== NO_VERDICT) this.#refs[i]++;
     return i;
   }
@@ -58,6 +68,7 @@ export class VerdictTable {
   /** Drops one reference to id `i`. */
   unref(i: number): void {
     if (i === NO_VERDICT || --this.#refs[i] > 0) return;
+    if (i === this.#last) this.#last = NO_VERDICT;
     this.#byKey.delete(this.#keys[i]);
     this.#tuples[i] = undefined;
     this.#keys[i] = '';

@@ -6,6 +6,8 @@ import { FlowEntry, FlowState, TcpBits } from '../../src/flow/flow-entry.js';
 import { FlowKey } from '../../src/packet/flow-key.js';
 import { IpProto } from '../../src/packet/proto.js';
 import { Decision } from '../../src/workers/batch-format.js';
+import { EndpointIndex } from '../../src/flow/endpoint-index.js';
+import { NO_VERDICT, VerdictTable } from '../../src/flow/verdict-table.js';
 import { endpoint, ip4 } from './flow-fixtures.js';
 import { TCP } from './packet-fixtures.js';
 
@@ -497,5 +499,43 @@ describe('FlowCache table (struct of arrays)', () => {
         for (const s of c.dumpSlots()) assert.equal(c.state(s), model.get(name(c.readKey(s, new FlowKey()))));
       }
     }), { numRuns: 500 });
+  });
+});
+
+describe('VerdictTable and EndpointIndex (what a flow names by number)', () => {
+  it('interns verdict tuples by value, reference-counted; ids are reused once free', () => {
+    const t = new VerdictTable();
+    const a = t.ref(1, Decision.RuleAllow, 'P/x/a', 0, Decision.NoPolicy, undefined, -1);
+    assert.equal(t.ref(1, Decision.RuleAllow, 'P/x/a', 0, Decision.NoPolicy, undefined, -1), a);
+    const others = [
+      t.ref(2, Decision.RuleAllow, 'P/x/a', 0, Decision.NoPolicy, undefined, -1), // another generation
+      t.ref(1, Decision.RuleAllow, '', 0, Decision.NoPolicy, undefined, -1), // '' is not undefined
+      t.ref(1, Decision.RuleAllow, undefined, 0, Decision.NoPolicy, 'P/x/a', -1), // the policy on the other side
+      t.ref(1, Decision.RuleAllow, 'P/x/a', 1, Decision.NoPolicy, undefined, -1),
+    ];
+    assert.equal(new Set([a, ...others]).size, 5);
+    assert.deepEqual(t.get(others[2]), { generation: 1, egress: Decision.RuleAllow, egressPolicy: undefined, egressRule: 0,
+      ingress: Decision.NoPolicy, ingressPolicy: 'P/x/a', ingressRule: -1 });
+    assert.equal(t.size, 6);
+    t.unref(a);
+    assert.equal(t.size, 6, 'still named once');
+    t.unref(a);
+    assert.equal(t.size, 5);
+    const b = t.ref(9, Decision.DefaultDeny, undefined, -1, Decision.DefaultDeny, undefined, -1);
+    assert.equal(b, a, 'the freed id is reused');
+    assert.equal(t.ref(0, Decision.NotChecked, undefined, -1, Decision.NotChecked, undefined, -1), NO_VERDICT);
+  });
+
+  it('gives endpoints small indexes while flows name them, 0 for none', () => {
+    const x = new EndpointIndex();
+    const i = x.ref(epA), j = x.ref(epB);
+    assert.deepEqual([x.ref(undefined), x.ref(epA), x.at(i), x.at(0)], [0, i, epA, undefined]);
+    assert.notEqual(i, j);
+    x.unref(i);
+    assert.equal(x.at(i), epA);
+    x.unref(i);
+    assert.equal(x.at(i), undefined);
+    assert.equal(x.size, 1);
+    assert.equal(x.ref(endpoint('x', 'c', '10.0.1.12')), i, 'the freed index is reused');
   });
 });
