@@ -1,51 +1,130 @@
-// Memory of the flow cache when full: RSS and heap of this process with N distinct
-// flows cached through the real gate (PolicyEnforcer.decide, inline mode, no
-// policy), as a daemon's cache would hold them.
+// Memory of the flow cache when full.
 //
 //   node --expose-gc dist/bench/flow-memory.js [--flows 1000000] [--impl <dist root>]
+//     RSS and heap of this process with N distinct flows cached through the real gate
+//     (PolicyEnforcer.decide, inline mode, no policy), after a full GC. --impl loads
+//     PolicyEnforcer from another compiled tree (e.g. a worktree of an older commit,
+//     /tmp/flow-old/dist), so two implementations are measured with the same workload;
+//     run once per implementation (memory is per process).
 //
-// --impl loads PolicyEnforcer from another compiled tree (e.g. a worktree of an
-// older commit, /tmp/flow-old/dist), so two implementations are measured with the
-// same workload; run once per implementation (memory is per process).
+//   node dist/bench/flow-memory.js --daemon [--flows 1100000] [--lab-name sfm1]   (root)
+//     The real daemons: a `sluice lab` of test/fixtures/live/flood.yaml; pod a (h1) sends
+//     N distinct TCP SYNs to pod b (h2) through its TUN (AF_PACKET). a's egress is
+//     unselected, so h1 caches every flow at once; b's ingress is policed, so h2 evaluates
+//     each in its pool and caches it denied. VmRSS of both daemons before, and 3 s, 13 s
+//     and 43 s after the flood (the GC returns the flood's garbage over that time).
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlowKey } from '../src/packet/flow-key.js';
 import { FlowKeyParser } from '../src/packet/flow-key-parser.js';
 
-const { values } = parseArgs({ options: { flows: { type: 'string', default: '1000000' }, impl: { type: 'string' } } });
-const N = Number(values.flows);
-const gc = (globalThis as { gc?: () => void }).gc;
-type EnforcerModule = typeof import('../src/flow/policy-enforcer.js');
-const { PolicyEnforcer } = values.impl === undefined
-  ? await import('../src/flow/policy-enforcer.js')
-  : await import(pathToFileURL(join(resolve(values.impl), 'src/flow/policy-enforcer.js')).href) as EnforcerModule;
-
+const { values } = parseArgs({
+  options: {
+    flows: { type: 'string' }, impl: { type: 'string' }, daemon: { type: 'boolean', default: false },
+    'lab-name': { type: 'string', default: 'sfm1' },
+  },
+});
 const mib = (n: number) => (n / 1048576).toFixed(1);
-function usage(): { rss: number; heap: number } {
-  gc?.(); gc?.();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed };
+
+async function inProcess(n: number): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  type EnforcerModule = typeof import('../src/flow/policy-enforcer.js');
+  const { PolicyEnforcer } = values.impl === undefined
+    ? await import('../src/flow/policy-enforcer.js')
+    : await import(pathToFileURL(join(resolve(values.impl), 'src/flow/policy-enforcer.js')).href) as EnforcerModule;
+  const usage = (): { rss: number; heap: number } => {
+    gc?.(); gc?.();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heap: m.heapUsed };
+  };
+  const enforcer = new PolicyEnforcer({ mode: 'inline', timers: false, cache: { max: n } });
+  const parser = new FlowKeyParser();
+  const key = new FlowKey();
+  const before = usage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    // Distinct flows: 10.244.1.2 -> 10.244.(2 + i / 65536).x, source port i % 65536.
+    key.setV4(6, 0x0af40102, (0x0af40200 + (i >>> 16)) | 0, i & 0xffff, 80);
+    enforcer.decide(key, parser, 100, undefined, undefined);
+  }
+  const fillMs = performance.now() - t0;
+  const after = usage();
+  const s = enforcer.stats();
+  process.stdout.write([
+    `| implementation | flows cached | RSS before | RSS after | heap after | bytes per flow (RSS) | fill, ns per new flow |`,
+    `|---|---|---|---|---|---|---|`,
+    `| ${values.impl ?? 'this tree'} | ${s.cache.flows.toLocaleString('en-US')} | ${mib(before.rss)} MiB | ${mib(after.rss)} MiB | ${mib(after.heap)} MiB | ` +
+      `${((after.rss - before.rss) / s.cache.flows).toFixed(0)} | ${((fillMs * 1e6) / n).toFixed(0)} |`,
+    '',
+  ].join('\n'));
+  await enforcer.close();
 }
 
-const enforcer = new PolicyEnforcer({ mode: 'inline', timers: false, cache: { max: N } });
-const parser = new FlowKeyParser();
-const key = new FlowKey();
-const before = usage();
-const t0 = performance.now();
-for (let i = 0; i < N; i++) {
-  // Distinct flows: 10.244.1.2 -> 10.244.(2 + i / 65536).x, source port i % 65536.
-  key.setV4(6, 0x0af40102, (0x0af40200 + (i >>> 16)) | 0, i & 0xffff, 80);
-  enforcer.decide(key, parser, 100, undefined, undefined);
+/** IPv4 TCP SYNs src -> dst with distinct ports, written into the pod's TUN via AF_PACKET (as test/integration/syn-flood.test.ts). */
+const FLOOD = (src: string, dst: string, n: number) => `
+import socket, struct, time
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); return ~(s + (s >> 16)) & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
+src, dst = socket.inet_aton('${src}'), socket.inet_aton('${dst}')
+sent = 0
+for i in range(${n}):
+    sport, dport = 10000 + i % 50000, 20000 + i // 50000
+    tcp = struct.pack('!HHIIBBHHH', sport, dport, i, 0, 5 << 4, 0x02, 64240, 0, 0)
+    c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
+    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    while True:
+        try:
+            s.send(ip + tcp); sent += 1; break
+        except OSError:
+            time.sleep(0.0005)
+    if i % 500 == 499: time.sleep(0.001)
+print(sent)`;
+
+async function daemons(n: number): Promise<void> {
+  const { inNetns, Lab, ROOT, sluice } = await import('../test/integration/support/lab.js');
+  const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  const name = values['lab-name']!;
+  const lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'flood.yaml')]);
+  try {
+    const status = JSON.parse((await sluice(['lab', 'status', '--name', name, '--json'])).stdout) as { daemons: { host: string; pid: number }[] };
+    const pid = (h: string): number => status.daemons.find((d) => d.host === h)!.pid;
+    const a = lab.pod('demo/a'), b = lab.pod('demo/b');
+    await lab.exec('demo/a', ['ping', '-c', '2', '-i', '0.2', b.ip]);
+    await new Promise((r) => setTimeout(r, 2000));
+    const hosts = ['h1', 'h2'];
+    const before = hosts.map((h) => rss(pid(h)));
+    const t0 = Date.now();
+    const flood = await inNetns(a.netns, ['python3', '-c', FLOOD(a.ip, b.ip, n)], 600_000);
+    if (flood.code !== 0) throw new Error(`flood: ${flood.stderr}`);
+    const floodS = (Date.now() - t0) / 1000;
+    const after: number[][] = hosts.map(() => []);
+    const stats: { flows: number; evicted: number; shed: number }[] = [];
+    for (const wait of [3, 10, 30]) {
+      await new Promise((r) => setTimeout(r, wait * 1000));
+      hosts.forEach((h, i) => after[i].push(rss(pid(h))));
+      // The cache as the first sample sees it (its first flows expire 60 s after the flood began).
+      for (const h of stats.length === 0 ? hosts : []) {
+        const p = (await lab.stats(h)).policy!;
+        stats.push({ flows: p.cache.flows, evicted: p.cache.evicted, shed: p.shed });
+      }
+    }
+    console.log(`${flood.stdout.trim()} SYNs in ${floodS.toFixed(1)} s\n`);
+    console.log('| host | RSS before | flows cached | evicted | shed | RSS 3 s / 13 s / 43 s after the flood |');
+    console.log('|---|---|---|---|---|---|');
+    for (let i = 0; i < hosts.length; i++) {
+      const p = stats[i];
+      console.log(`| ${hosts[i]} | ${before[i].toFixed(1)} MiB | ${p.flows.toLocaleString('en-US')} | ${p.evicted.toLocaleString('en-US')} | ` +
+        `${p.shed.toLocaleString('en-US')} | ${after[i].map((x) => x.toFixed(1)).join(' / ')} MiB |`);
+    }
+  } finally {
+    await lab.down();
+  }
 }
-const fillMs = performance.now() - t0;
-const after = usage();
-const s = enforcer.stats();
-process.stdout.write([
-  `| implementation | flows cached | RSS before | RSS after | heap after | bytes per flow (RSS) | fill, ns per new flow |`,
-  `|---|---|---|---|---|---|---|`,
-  `| ${values.impl ?? 'this tree'} | ${s.cache.flows.toLocaleString('en-US')} | ${mib(before.rss)} MiB | ${mib(after.rss)} MiB | ${mib(after.heap)} MiB | ` +
-    `${((after.rss - before.rss) / s.cache.flows).toFixed(0)} | ${((fillMs * 1e6) / N).toFixed(0)} |`,
-  '',
-].join('\n'));
-await enforcer.close();
+
+if (values.daemon) await daemons(Number(values.flows ?? 1_100_000));
+else await inProcess(Number(values.flows ?? 1_000_000));
