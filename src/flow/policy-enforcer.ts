@@ -447,8 +447,8 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       if (s >= 0) this.#pending.delete(s);
       else s = this.#createOrDetach(p, p.from, p.to); // evicted while pending: keep its verdict anyway
       p.slot = -1;
-      p.state = FlowState.Allowed; // no longer pending (the handle is done with)
-      this.#settleNew(s, p, res, HEADER_WORDS + i * RESULT_WORDS, snap, gen);
+      const allowed = this.#settleNew(s, p, res, HEADER_WORDS + i * RESULT_WORDS, snap, gen);
+      p.state = allowed ? FlowState.Allowed : FlowState.Denied; // the handle is done with
       if (s === DETACHED) cache.releaseDetached();
     }
     this.held.flush();
