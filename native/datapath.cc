@@ -71,6 +71,8 @@ struct RecHdr {
 static_assert(sizeof(RecHdr) == 24, "record header");
 
 struct Ring {
+  // cap bytes of records, plus room for one header past the end: a padding record written where
+  // fewer than sizeof(RecHdr) bytes are left before the end (8 or 16) spills into it.
   std::vector<uint8_t> mem;
   size_t cap = 0;  // a power of two
   std::atomic<uint64_t> head{0}, tail{0};
@@ -278,7 +280,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     Thread* t = new Thread();
     t->ctx.index = static_cast<int>(k);
     t->ctx.ring = &t->ring;
-    t->ring.mem.assign(ring, 0);
+    t->ring.mem.assign(ring + sizeof(RecHdr), 0);
     t->ring.cap = ring;
     Sized(t->tunBuf, cn * slot);
     Sized(t->udpBuf, cn * slot);
@@ -698,7 +700,7 @@ bool RingPush(Ctx& c, int keyFd, int kind, const uint8_t* data, int32_t len, int
   if (pad > 0) {
     RecHdr h{};
     h.size = static_cast<uint32_t>(pad);
-    memcpy(r.mem.data() + at, &h, sizeof h);  // toEnd >= 8 and a multiple of 8: the size field fits
+    memcpy(r.mem.data() + at, &h, sizeof h);  // toEnd may be 8 or 16: the header spills into the slack
     tail += pad;
     at = 0;
   }

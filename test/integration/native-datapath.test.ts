@@ -6,6 +6,7 @@
 // a full ring drops and counts, and that forget and stop are clean while traffic flows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,4 +166,46 @@ test('datapathStart with one thread starts nothing; bad arguments are typed', ()
   assert.throws(() => native.datapathStart(0, () => {}, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => native.datapathStart(2, 1 as unknown as () => void, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => native.datapathAttach(1, 0, FastPathKind.Udp, 0), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+// A ring of 64 KiB whose tail ends 8 bytes before its end: the next record starts with a padding
+// record there, whose 24-byte header must not be written (or read) past the ring's memory. In a
+// child process: heap corruption shows as an abort when the thread's memory is freed on stop.
+const RING_WRAP_CHILD = `
+const { native, FastPathKind } = await import(process.argv[1]);
+const LO = 0x7f000001, SLOTS = 4, MAX = 65536, SLOT = MAX + 64;
+const main = native.udpOpen(LO, 0, 4 << 20), worker = native.udpOpen(LO, 0, 4 << 20), sender = native.udpOpen(LO, 0, 4 << 20);
+const wport = native.udpLocalPort(worker);
+const buf = Buffer.alloc(SLOTS * SLOT), offsets = new Int32Array(SLOTS).map((_, i) => i * SLOT + 64);
+const lengths = new Int32Array(SLOTS), gso = new Int32Array(SLOTS), addrs = new Uint32Array(SLOTS);
+const ports = new Uint16Array(SLOTS), fds = new Int32Array(SLOTS);
+const got = [];
+const drain = () => {
+  for (;;) {
+    const n = native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX);
+    for (let i = 0; i < n; i++) got.push(lengths[i]);
+    if (n < SLOTS) return;
+  }
+};
+native.datapathStart(2, () => {}, SLOTS, MAX, 0, 0, 1 << 16, 0);
+native.datapathAttach(1, worker, FastPathKind.Udp, main);
+const data = Buffer.alloc(MAX, 0x77);
+const send = (len) => native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(len), Uint32Array.of(LO), Uint16Array.of(wport), 1);
+const until = async (n) => { for (let i = 0; i < 400 && native.datapathThreadStats()[1].toJs < n; i++) await new Promise((r) => setTimeout(r, 5)); };
+send(32736); send(32744); // records of 32760 + 32768 bytes: the tail is 8 bytes before the end
+await until(2); drain();
+send(100); send(200); // a padding record of 8 bytes, then the records from offset 0
+await until(4); drain();
+const ringDrops = native.datapathThreadStats()[1].ringDrops;
+native.datapathStop();
+for (const fd of [worker, main, sender]) { native.fastPathForget(fd); native.closeFd(fd); }
+console.log(JSON.stringify({ got, ringDrops }));
+`;
+
+test('datapath ring: a padding record in the last 8 bytes stays inside the ring (no heap corruption)', () => {
+  const binding = new URL('../../src/native/binding.js', import.meta.url).href;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', RING_WRAP_CHILD, binding], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { got: [32736, 32744, 100, 200], ringDrops: 0 });
 });
