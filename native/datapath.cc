@@ -438,8 +438,9 @@ Napi::Value AttachToThread(const Napi::CallbackInfo& info) {
 }
 
 // fastPathForget(fd): the fd is about to close — its ports (on every thread, including an
-// endpoint's other queues when fd is its queue 0) and every entry in or out through it go. When
-// it returns, no datapath thread uses fd any more.
+// endpoint's other queues when fd is its queue 0), every entry in or out through it and the misses
+// read through it still queued in the rings go. When it returns, no datapath thread uses fd any
+// more and no drain reports it.
 Napi::Value Forget(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, "fastPathForget", &fd)) return Napi::Value();
@@ -475,6 +476,25 @@ Napi::Value Forget(const Napi::CallbackInfo& info) {
     }
   }
   ForgetEntries(fd);
+  // Misses read through fd and still queued for JS go too: once fd is closed its number may be
+  // reused (a new endpoint), and JS would take them for the new fd's packets. The producers are
+  // parked (they push only inside a run, under the lock held shared) and this is the consumer, so
+  // the queued records [head, tail) are ours to mark.
+  for (Thread* t : threads) {
+    Ring& r = t->ring;
+    uint64_t at = r.head.load(std::memory_order_relaxed);
+    const uint64_t end = r.tail.load(std::memory_order_acquire);
+    while (at != end) {
+      uint8_t* rec = r.mem.data() + (at & (r.cap - 1));
+      RecHdr h;
+      memcpy(&h, rec, sizeof h);
+      if (h.kind != 0 && h.keyFd == fd) {
+        h.keyFd = -1;  // skipped by Pop
+        memcpy(rec, &h, sizeof h);
+      }
+      at += h.size;
+    }
+  }
   return Napi::Value();
 }
 
@@ -488,7 +508,7 @@ bool Pop(Ring& r, uint8_t* buf, const int32_t* offsets, int32_t* lengths, int32_
     if (head == tail) return false;
     RecHdr h;
     memcpy(&h, r.mem.data() + (head & (r.cap - 1)), sizeof h);
-    if (h.kind == 0) {  // padding to the end
+    if (h.kind == 0 || h.keyFd < 0) {  // padding to the end, or a miss of a forgotten fd
       head += h.size;
       r.head.store(head, std::memory_order_release);
       continue;

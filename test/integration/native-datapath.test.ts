@@ -209,3 +209,40 @@ test('datapath ring: a padding record in the last 8 bytes stays inside the ring 
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { got: [32736, 32744, 100, 200], ringDrops: 0 });
 });
+
+test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (its number may be reused)', async () => {
+  let main = -1, worker = -1, sender = -1, started = false;
+  try {
+    main = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    worker = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    sender = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    const wport = native.udpLocalPort(worker);
+    const buf = Buffer.alloc(SLOTS * SLOT);
+    const offsets = new Int32Array(SLOTS).map((_, i) => i * SLOT + 64);
+    const lengths = new Int32Array(SLOTS), gso = new Int32Array(SLOTS), addrs = new Uint32Array(SLOTS);
+    const ports = new Uint16Array(SLOTS), fds = new Int32Array(SLOTS);
+    const drain = () => native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN);
+    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0); // JS does not drain on its own
+    started = true;
+    native.datapathAttach(1, worker, FastPathKind.Udp, main);
+    const data = Buffer.alloc(100, 0x55);
+    const send = () => assert.equal(native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(data.length),
+      Uint32Array.of(LOOPBACK), Uint16Array.of(wport), 1), 1);
+    send();
+    await until(() => native.datapathThreadStats()[1].toJs === 1, 2000, 'the first miss');
+    assert.equal(drain(), 1, 'a miss is queued');
+    assert.equal(fds[0], main);
+    send();
+    send();
+    await until(() => native.datapathThreadStats()[1].toJs === 3, 2000, 'two more misses');
+    native.fastPathForget(main); // the socket closes next: its fd number is free for another
+    assert.equal(drain(), 0, 'the queued misses of the forgotten fd are gone');
+  } finally {
+    if (started) native.datapathStop();
+    for (const fd of [worker, main, sender]) {
+      if (fd < 0) continue;
+      native.fastPathForget(fd);
+      native.closeFd(fd);
+    }
+  }
+});
