@@ -464,8 +464,8 @@ export class Forwarder {
     for (let i = 0; i < count; i++) {
       const off = batch.offsets[i];
       if (this.#parser.parse(batch.buf, off, batch.lengths[i], key) !== Drop.None) continue;
-      // A held copy lost its GSO meta: a TCP packet above the MTU was a super-packet.
-      this.#gso = -1;
+      // Held copies keep their GSO meta (the MSS of a super-packet); -1: find out from the MTU.
+      this.#gso = batch.gso[i] > 0 ? batch.gso[i] : -1;
       this.#forward(off, this.#parser.ipLength, from[i] ?? null);
     }
     this.#flush();
@@ -510,7 +510,7 @@ export class Forwarder {
       if (!v4 || p.ip4.dontFragment()) this.#icmpError(IcmpError.TooBig, off, len, mtu);
       return;
     }
-    const verdict = this.gate.decide(key, p, len, from ?? undefined, to);
+    const verdict = this.gate.decide(key, p, len, from ?? undefined, to, gso);
     if (verdict !== Verdict.Allow) {
       if (verdict === Verdict.Deny) this.drops.count(Drop.PolicyDenied);
       return;

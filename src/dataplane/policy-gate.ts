@@ -16,9 +16,10 @@ export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 export interface PolicyGate {
   /**
    * Decides one packet. `from`/`to` are the local endpoints it leaves/enters
-   * (undefined for the remote side). `parsed` holds the packet's parse state.
+   * (undefined for the remote side). `parsed` holds the packet's parse state; `gso` is the MSS of
+   * a TCP super-packet (0: an ordinary packet), kept with the packet if it is held.
    */
-  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined): Verdict;
+  decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso?: number): Verdict;
   /** Called once after every batch: the moment to send the batch's misses to the policy workers. */
   endBatch?(): void;
   /**
