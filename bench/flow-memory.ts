@@ -62,31 +62,10 @@ async function inProcess(n: number): Promise<void> {
   await enforcer.close();
 }
 
-/** IPv4 TCP SYNs src -> dst with distinct ports, written into the pod's TUN via AF_PACKET (as test/integration/syn-flood.test.ts). */
-const FLOOD = (src: string, dst: string, n: number) => `
-import socket, struct, time
-def csum(b):
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); return ~(s + (s >> 16)) & 0xffff
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
-src, dst = socket.inet_aton('${src}'), socket.inet_aton('${dst}')
-sent = 0
-for i in range(${n}):
-    sport, dport = 10000 + i % 50000, 20000 + i // 50000
-    tcp = struct.pack('!HHIIBBHHH', sport, dport, i, 0, 5 << 4, 0x02, 64240, 0, 0)
-    c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
-    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-    while True:
-        try:
-            s.send(ip + tcp); sent += 1; break
-        except OSError:
-            time.sleep(0.0005)
-    if i % 500 == 499: time.sleep(0.001)
-print(sent)`;
 
 async function daemons(n: number): Promise<void> {
   const { inNetns, Lab, ROOT, sluice } = await import('../test/integration/support/lab.js');
+  const { synFloodScript } = await import('../test/integration/support/traffic.js');
   const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
   const name = values['lab-name']!;
   const lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'flood.yaml')]);
@@ -99,7 +78,7 @@ async function daemons(n: number): Promise<void> {
     const hosts = ['h1', 'h2'];
     const before = hosts.map((h) => rss(pid(h)));
     const t0 = Date.now();
-    const flood = await inNetns(a.netns, ['python3', '-c', FLOOD(a.ip, b.ip, n)], 600_000);
+    const flood = await inNetns(a.netns, ['python3', '-c', synFloodScript(a.ip, b.ip, n, 500, 0.001)], 600_000);
     if (flood.code !== 0) throw new Error(`flood: ${flood.stderr}`);
     const floodS = (Date.now() - t0) / 1000;
     const after: number[][] = hosts.map(() => []);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canRunNetworkTests, inNetns, Lab, nodeIn, ROOT, sluice } from './support/lab.js';
-import { waitForListen } from './support/traffic.js';
+import { synFloodScript, waitForListen } from './support/traffic.js';
 
 const skip = canRunNetworkTests();
 const CACHE = 5000;
@@ -13,27 +13,6 @@ const FLOWS = 60_000;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-/** IPv4 TCP SYNs from src to dst with distinct ports, written into the pod's TUN via AF_PACKET. */
-const FLOOD = (src: string, dst: string, n: number) => `
-import socket, struct, time
-def csum(b):
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); return ~(s + (s >> 16)) & 0xffff
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
-src, dst = socket.inet_aton('${src}'), socket.inet_aton('${dst}')
-sent = 0
-for i in range(${n}):
-    sport, dport = 10000 + i % 50000, 20000 + i // 50000
-    tcp = struct.pack('!HHIIBBHHH', sport, dport, i, 0, 5 << 4, 0x02, 64240, 0, 0)
-    c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
-    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
-    try:
-        s.send(ip + tcp); sent += 1
-    except OSError:
-        time.sleep(0.001)
-    if i % 200 == 199: time.sleep(0.002)
-print(sent)`;
 
 const ECHO_CLIENT = (ip: string, port: number, runMs: number) => `
   import net from 'node:net';
@@ -65,7 +44,7 @@ describe('SYN flood', { skip, concurrency: false }, () => {
 
     const client = nodeIn(a.netns, ECHO_CLIENT(c.ip, 7101, 12_000), [], 30_000);
     await new Promise((r) => setTimeout(r, 1000));
-    const flood = await inNetns(a.netns, ['python3', '-c', FLOOD(a.ip, b.ip, FLOWS)], 90_000);
+    const flood = await inNetns(a.netns, ['python3', '-c', synFloodScript(a.ip, b.ip, FLOWS)], 90_000);
     assert.equal(flood.code, 0, flood.stderr);
     assert.ok(Number(flood.stdout) > FLOWS * 0.9, `sent ${flood.stdout}`);
     const echoes = JSON.parse((await client).stdout) as number[];

@@ -67,3 +67,31 @@ export async function udpEcho(fromNetns: string, toNetns: string, ip: string, po
   await server;
   return { echoed: Number(client.stdout) || 0, client };
 }
+
+/**
+ * A python3 script that writes `n` IPv4 TCP SYNs src -> dst with distinct ports into the
+ * namespace's eth0 (a pod's TUN) via AF_PACKET: each one a new flow for the daemon. A full
+ * queue (ENOBUFS) is waited out, so all `n` are sent; it pauses `pauseS` after every `every`.
+ * Prints how many it sent.
+ */
+export const synFloodScript = (src: string, dst: string, n: number, every = 200, pauseS = 0.002) => `
+import socket, struct, time
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); return ~(s + (s >> 16)) & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
+src, dst = socket.inet_aton('${src}'), socket.inet_aton('${dst}')
+sent = 0
+for i in range(${n}):
+    sport, dport = 10000 + i % 50000, 20000 + i // 50000
+    tcp = struct.pack('!HHIIBBHHH', sport, dport, i, 0, 5 << 4, 0x02, 64240, 0, 0)
+    c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
+    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    while True:
+        try:
+            s.send(ip + tcp); sent += 1; break
+        except OSError:
+            time.sleep(0.0005)
+    if i % ${every} == ${every - 1}: time.sleep(${pauseS})
+print(sent)`;
