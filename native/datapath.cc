@@ -342,7 +342,8 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rtErr);
 }
 
-// datapathStop(): stops and joins the threads (idempotent). Their fds stay open: the caller's.
+// datapathStop(): stops and joins the threads (idempotent); onMisses is not called any more. Their
+// fds stay open: the caller's.
 Napi::Value Stop(const Napi::CallbackInfo& info) {
   StopThreads();
   if (cleanupHook) {
@@ -350,7 +351,10 @@ Napi::Value Stop(const Napi::CallbackInfo& info) {
     cleanupHook = false;
   }
   if (tsfn != nullptr) {
-    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+    // Abort, not release: a wake-up the threads queued before they stopped must not call this
+    // onMisses later — after a new datapathStart it would drain the new threads' rings into the old
+    // caller. Aborted, queued calls reach CallJs without an env and are dropped.
+    napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
     tsfn = nullptr;
   }
   return Napi::Value();
