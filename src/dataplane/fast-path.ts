@@ -167,7 +167,8 @@ export class FastPath {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    native.datapathStop();
+    // The threads are per process: one started by another FastPath (threads > 1) is not ours to stop.
+    if (this.threads > 1) native.datapathStop();
     for (const fd of this.#udpFds) {
       native.fastPathForget(fd);
       native.closeFd(fd);

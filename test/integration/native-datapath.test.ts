@@ -11,6 +11,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FastPathKind, UdpOpenFlags, native } from '../../src/native/binding.js';
+import { FastPath } from '../../src/dataplane/fast-path.js';
+import { PacketBatch } from '../../src/dataplane/packet-batch.js';
 import { ipv4HeaderChecksum } from '../../src/packet/checksum.js';
 import { udp4 } from '../unit/packet-fixtures.js';
 
@@ -245,6 +247,25 @@ test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (it
       if (fd < 0) continue;
       native.fastPathForget(fd);
       native.closeFd(fd);
+    }
+  }
+});
+
+test('FastPath.close without threads of its own leaves the running datapath threads alone', () => {
+  let started = false, udp = -1;
+  try {
+    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0);
+    started = true;
+    udp = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    const fp = new FastPath({ ttlMs: 1000 }, udp, new PacketBatch(SLOTS, SLOT), null, new PacketBatch(SLOTS, SLOT), 0, false);
+    assert.equal(fp.threads, 1);
+    fp.close();
+    assert.equal(native.datapathThreadStats().length, 2, 'thread 1 still runs');
+  } finally {
+    if (started) native.datapathStop();
+    if (udp >= 0) {
+      native.fastPathForget(udp);
+      native.closeFd(udp);
     }
   }
 });
