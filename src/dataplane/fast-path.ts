@@ -202,9 +202,10 @@ export class FastPath {
       b.addrs, b.ports, b.size, b.maxLen, this.tunPending, 0, this.#useGso ? FastPathAttach.UdpGso : 0);
     ep.fastPath = true;
     if (this.threads > 1 && !this.#closed) {
+      // Listed first: if attaching a later queue throws, the misses of those attached are still its.
+      this.#byFd.set(ep.fd, ep);
       // Queue k to thread k; queues beyond the threads (none, normally) go to thread 1 and on.
       ep.queueFds.forEach((fd, i) => native.datapathAttach(1 + (i % (this.threads - 1)), fd, kind, ep.fd));
-      this.#byFd.set(ep.fd, ep);
     }
   }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { FastPathKind, UdpOpenFlags, native } from '../../src/native/binding.js';
 import { FastPath } from '../../src/dataplane/fast-path.js';
 import { PacketBatch } from '../../src/dataplane/packet-batch.js';
+import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { ipv4HeaderChecksum } from '../../src/packet/checksum.js';
 import { udp4 } from '../unit/packet-fixtures.js';
 
@@ -296,6 +297,30 @@ test('a wake-up queued before datapathStop never calls that onMisses later (it w
     if (started) native.datapathStop();
     for (const fd of [worker, main, sender]) {
       if (fd < 0) continue;
+      native.fastPathForget(fd);
+      native.closeFd(fd);
+    }
+  }
+});
+
+test('FastPath.attach: when attaching a later queue fails, the queues attached before still map to the endpoint', () => {
+  const fds: number[] = [];
+  let fp: FastPath | undefined;
+  try {
+    const udp = native.udpOpen(LOOPBACK, 0, 1 << 20, UdpOpenFlags.ReusePort);
+    fds.push(udp);
+    const port = native.udpLocalPort(udp);
+    fp = new FastPath({ ttlMs: 1000 }, udp, new PacketBatch(SLOTS, SLOT), null, new PacketBatch(SLOTS, SLOT), 0, false,
+      { threads: 2, bindAddr: LOOPBACK, port, bufBytes: 1 << 20, gro: false, realtime: 0, onMisses: () => {} });
+    // Sockets stand in for an endpoint's TUN queues; the second "queue" is not an fd at all.
+    const q0 = native.udpOpen(LOOPBACK, 0, 1 << 20), q1 = native.udpOpen(LOOPBACK, 0, 1 << 20);
+    fds.push(q0, q1);
+    const ep = { fd: q0, vnet: false, fastPath: false, queueFds: [q1, 1_000_000] } as unknown as Endpoint;
+    assert.throws(() => fp!.attach(ep));
+    assert.equal(fp.endpointOf(q0), ep, 'misses from queue 1 (attached) still find their endpoint');
+  } finally {
+    fp?.close();
+    for (const fd of fds) {
       native.fastPathForget(fd);
       native.closeFd(fd);
     }
