@@ -34,6 +34,8 @@ export function registerOpsCommands(program: Command): void {
         `store: ${stats.store.status}${stats.store.reasons.length ? ` (${stats.store.reasons.join('; ')})` : ''}`,
         `underlay: rx ${stats.underlay.rxPackets} pkts / ${stats.underlay.rxBytes} B, tx ${stats.underlay.txPackets} pkts / ${stats.underlay.txBytes} B`,
         ...(stats.datapath ? [datapathLine(stats.datapath)] : []),
+        `memory: ${(stats.memory.rss / 1048576).toFixed(1)} MiB resident (heap ${(stats.memory.heapUsed / 1048576).toFixed(1)} MiB, ` +
+          `typed arrays and other memory outside it ${(stats.memory.external / 1048576).toFixed(1)} MiB)`,
         '', 'endpoints:', endpointTable(stats),
         '', 'peers:', peerTable(stats),
         '', `drops: ${drops.length ? drops.map(([r, n]) => `${r}=${n}`).join(' ') : 'none'}`,

@@ -98,6 +98,12 @@ function metricsRegistry(src: StatsSource): Registry {
     const h = src.storeHealth();
     for (const state of ['ok', 'degraded']) g.set({ state }, h.status === state ? 1 : 0);
   });
+  gauge('sluice_process_memory_bytes', 'Memory of the daemon process: resident set, V8 heap in use, memory outside the heap (typed arrays)', ['kind'], (g) => {
+    const m = process.memoryUsage();
+    g.set({ kind: 'rss' }, m.rss);
+    g.set({ kind: 'heap_used' }, m.heapUsed);
+    g.set({ kind: 'external' }, m.external);
+  });
   for (const m of src.metrics()) registry.registerMetric(m);
   return registry;
 }

@@ -54,6 +54,8 @@ export interface DaemonStats {
   policy?: EnforcerStats;
   datapath?: DatapathStats;
   store: { status: 'ok' | 'degraded'; reasons: string[] };
+  /** The daemon process's memory (bytes). */
+  memory: { rss: number; heapUsed: number; external: number };
 }
 
 export function collectStats(src: StatsSource): DaemonStats {
@@ -79,5 +81,6 @@ export function collectStats(src: StatsSource): DaemonStats {
     policy: p,
     datapath: src.datapath(),
     store: src.storeHealth(),
+    memory: (({ rss, heapUsed, external }) => ({ rss, heapUsed, external }))(process.memoryUsage()),
   };
 }

@@ -71,6 +71,8 @@ describe('operator commands', { skip, concurrency: false }, () => {
     const st = JSON.parse((await cli('h2', ['status', '--json'])).stdout);
     assert.equal(st.store.status, 'ok');
     assert.equal(st.datapath.threads, 1);
+    assert.ok(st.memory.rss > st.memory.heapUsed && st.memory.heapUsed > 0);
+    assert.ok(value(m2, 'sluice_process_memory_bytes{kind="rss"}') > 10 * 1048576);
     assert.ok(st.peers[0].rxPackets >= 2);
   });
 
