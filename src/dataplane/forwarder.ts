@@ -133,6 +133,8 @@ export class Forwarder {
   #gateGeneration: number | undefined = undefined;
   #routeGeneration = -1;
   #installAfter = 0;
+  /** Forwarding misses of the datapath threads (onThreadMisses): send before installing. */
+  #drainingThreads = false;
   /** False when the fast path is off but datapath threads run (their misses are all the traffic). */
   readonly #installs: boolean;
   /** Misses of the datapath threads, drained here, and the fd each came from. */
@@ -278,6 +280,9 @@ export class Forwarder {
         : native.readBatch(ep.fd, b.buf, b.offsets, b.lengths, b.maxLen, b.size);
       if (n === 0) return;
       this.#begin(b);
+      // A datapath thread may forward the flow's next packet the moment its entry is installed,
+      // while this one still waits in a TX queue: installs here send what is queued first.
+      this.#drainingThreads = true;
       for (let i = 0; i < n; i++) {
         this.#gso = vnet ? b.gso[i] : 0;
         ep.countRx(b.lengths[i]);
@@ -426,6 +431,9 @@ export class Forwarder {
       if (this.#ringDropped[0] > 0) this.drops.count(Drop.RingFull, this.#ringDropped[0]);
       if (n === 0) return;
       this.#begin(b);
+      // A datapath thread may forward the flow's next packet the moment its entry is installed,
+      // while this one still waits in a TX queue: installs here send what is queued first.
+      this.#drainingThreads = true;
       for (let i = 0; i < n; i++) {
         const off = b.offsets[i], len = b.lengths[i];
         if (fds[i] === udpFd) {
@@ -438,6 +446,7 @@ export class Forwarder {
         this.#gso = ep.vnet ? b.gso[i] : 0;
         this.#fromEndpoint(ep, off, len);
       }
+      this.#drainingThreads = false;
       this.#flush();
       if (n < b.size) return;
     }
@@ -530,6 +539,7 @@ export class Forwarder {
     if (to.tx.full) this.#flushEndpoint(to, this.#batch.buf);
     if (!to.tx.push(off, len, 0, 0, this.#gso)) this.drops.count(Drop.QueueFull);
     else if (this.#mayInstall()) {
+      if (this.#drainingThreads) this.#flushEndpoint(to, this.#batch.buf);
       this.fastPath!.installToEndpoint(this.#batch.buf, off, len, this.#inPrefixOff, this.#inFd, this.#inAddr, this.#inPort, to);
     }
   }
@@ -545,6 +555,7 @@ export class Forwarder {
     peer.counters.txPackets++;
     peer.counters.txBytes += len;
     if (this.#mayInstall()) {
+      if (this.#drainingThreads) this.#flushUdp(this.#batch.buf);
       this.fastPath!.installToPeer(this.#batch.buf, off, len, start, this.#inFd, this.#o.udpFd, this.#o.overlayMtu,
         peer.underlayAddr, peer.port);
     }
