@@ -330,7 +330,10 @@ export class Daemon implements StatsSource {
     this.#forwarder?.close(); // joins the datapath threads, closes their sockets
     this.#udpPoller?.close();
     await this.#gate?.close();
-    if (this.#udpFd >= 0) native.closeFd(this.#udpFd);
+    if (this.#udpFd >= 0) {
+      native.fastPathForget(this.#udpFd); // before its number can be reused
+      native.closeFd(this.#udpFd);
+    }
     this.#udpFd = -1;
     await this.#o.store.close();
     if (this.#o.readyFile) await unlink(this.#o.readyFile).catch(() => undefined);
