@@ -14,19 +14,10 @@ import type { DatapathThreadStats } from '../../src/native/binding.js';
 import { parseClusterText, writeClusterFile } from '../../src/store/file-store.js';
 import { canRunNetworkTests, Lab, nodeIn, ROOT } from './support/lab.js';
 import { expectedSha256, PAYLOAD_SCRIPT, tcpTransfer, udpEcho, waitForListen } from './support/traffic.js';
+import { threadOf } from './support/native.js';
 
 const skip = canRunNetworkTests();
 const STATE_ROOT = process.env.SLUICE_LAB_DIR ?? '/run/sluice-lab';
-
-const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
-
-/** native/fastpath-core.h FlowSpread, modulo 2: the thread a TCP flow's TUN writes (and so its replies) go to. */
-function threadOf(src: string, dst: string, sport: number, dport: number): number {
-  let a = (ipToInt(src) ^ ipToInt(dst) ^ ((sport ^ dport) & 0xffff)) >>> 0;
-  a = (a ^ (a >>> 16)) >>> 0;
-  a = Math.imul(a, 0x9e3779b1) >>> 0;
-  return (a >>> 16) % 2;
-}
 
 /** Local ports, from `from` up, whose flows to dst:dport land on thread 0 and on thread 1. */
 function portsForBothThreads(src: string, dst: string, dport: number, from: number): [number, number] {

@@ -16,28 +16,11 @@ import { PacketBatch } from '../../src/dataplane/packet-batch.js';
 import type { Endpoint } from '../../src/dataplane/endpoint.js';
 import { ipv4HeaderChecksum } from '../../src/packet/checksum.js';
 import { udp4 } from '../unit/packet-fixtures.js';
+import { sleep, threadOf, until } from './support/native.js';
 
 const LOOPBACK = 0x7f000001;
 const PREFIX = Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]);
 const SLOTS = 8, SLOT = 2048 + 64, MAX_LEN = 2048;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
-/** native/fastpath-core.h FlowSpread % 2 for a UDP flow: the socket the BPF program steers it to. */
-function threadOf(src: string, dst: string, sport: number, dport: number): number {
-  let a = (ipToInt(src) ^ ipToInt(dst) ^ ((sport ^ dport) & 0xffff)) >>> 0;
-  a = (a ^ (a >>> 16)) >>> 0;
-  a = Math.imul(a, 0x9e3779b1) >>> 0;
-  return (a >>> 16) % 2;
-}
 
 test('datapath thread: misses reach JS through the ring, installed flows go out natively on the thread', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-dp-'));

@@ -13,20 +13,11 @@ import { FastPathKind, native, type Poller } from '../../src/native/binding.js';
 import { ipv4HeaderChecksum } from '../../src/packet/checksum.js';
 import { ACK, FIN, SYN, bytes, tcpPacket } from '../unit/tcp-super-fixtures.js';
 import { udp4 } from '../unit/packet-fixtures.js';
+import { sleep, until } from './support/native.js';
 
 const LOOPBACK = 0x7f000001;
 const PREFIX = Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]);
 const SLOTS = 8, SLOT = 2048 + 64, MAX_LEN = 2048;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 test('fast path: installed flows go out natively; everything else reaches JS', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-fp-'));

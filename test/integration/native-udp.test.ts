@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { native, type Poller } from '../../src/native/binding.js';
+import { until } from './support/native.js';
 
 const run = promisify(execFile);
 const LOOPBACK = 0x7f000001;
@@ -32,15 +33,6 @@ function payloadSize(i: number): number {
 function fillPayload(buf: Buffer, off: number, i: number): void {
   const len = payloadSize(i);
   for (let j = 0; j < len; j++) buf[off + j] = j < 2 ? (j === 0 ? i : 0xa5) : (i * 31 + j) & 0xff;
-}
-
-/** Resolves when `done()` holds, checking every 5 ms; rejects after `ms`. */
-async function until(done: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 test('64 datagrams of varied sizes: sendBatch → Poller → recvBatch', async () => {
