@@ -133,6 +133,9 @@ struct Entry {
   uint16_t peerPort, mtu;
   uint8_t toPeer, vnet, prefixLen;
   uint8_t prefix[kMaxPrefix];  // toPeer: header written in front; underlay ingress: header expected in front
+  // Forwarded natively since the install (relaxed atomic adds: any thread may forward the flow);
+  // handed to JS when the flow is installed again (fastPathInstall's `harvest`).
+  uint64_t packets, bytes;
 };
 
 constexpr size_t kTableSize = 1 << 14;
@@ -365,6 +368,8 @@ bool Forward(Ctx& c, Port* p, Key& k, uint8_t* ip, size_t len, size_t mss, const
     }
   }
   c.stats.hits++;
+  __atomic_fetch_add(&e->packets, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&e->bytes, x.total, __ATOMIC_RELAXED);
   return true;
 }
 
@@ -562,11 +567,13 @@ Napi::Value Attach(const Napi::CallbackInfo& info) {
 }
 
 // fastPathInstall(buf, ipOff, ipLen, prefixOff, prefixLen, ingressFd, outerAddr, outerPort, outFd, flags, mtu,
-//                 peerAddr, peerPort, ttlMs) -> boolean: the JS pipeline forwarded the IPv4 packet at
+//                 peerAddr, peerPort, ttlMs, harvest?) -> boolean: the JS pipeline forwarded the IPv4 packet at
 // buf[ipOff, +ipLen], which came in on ingressFd (from outerAddr:outerPort for the underlay), to outFd:
 // flags 1 = to a peer (outFd the underlay socket, buf[prefixOff, +prefixLen] the overlay header it wrote),
 // 2 = outFd is a TUN with a virtio header. For underlay ingress buf[prefixOff, +prefixLen] is the overlay
 // header the flow's datagrams carry. False when the packet is not one the fast path handles.
+// harvest (Float64Array[2]): set to the packets and bytes the flow's previous entry forwarded
+// natively (0, 0 if there was none).
 Napi::Value Install(const Napi::CallbackInfo& info) {
   const char* fn = "fastPathInstall";
   Napi::Env env = info.Env();
@@ -590,18 +597,35 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
   k.outerAddr = static_cast<uint32_t>(outerAddr);
   k.outerPort = static_cast<uint16_t>(outerPort);
   Parsed x;
+  Napi::Float64Array harvest;
+  if (info.Length() > 14 && !info[14].IsUndefined()) {
+    if (!info[14].IsTypedArray() || info[14].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[14].As<Napi::Float64Array>().ElementLength() < 2) {
+      ThrowType(env, "%s: harvest must be a Float64Array of at least 2 elements", fn);
+      return Napi::Value();
+    }
+    harvest = info[14].As<Napi::Float64Array>();
+    harvest[0] = harvest[1] = 0;
+  }
   if (!KeyOf(buf.data + ipOff, static_cast<size_t>(ipLen), &k, &x)) return Napi::Boolean::New(env, false);
   int64_t now = NowNs();
   size_t h = Hash(k);
   WriteLock lock;
   Entry* slot = nullptr;
+  bool same = false;
   for (size_t i = 0; i < kProbe; i++) {
     Entry& e = table[(h + i) & (kTableSize - 1)];
     if (e.expires != 0 && memcmp(&e.key, &k, sizeof k) == 0) {
       slot = &e;
+      same = true;
       break;
     }
     if (slot == nullptr && e.expires <= now) slot = &e;
+  }
+  // The flow's earlier entry: what it forwarded natively goes to JS's flow counters.
+  if (same && !harvest.IsEmpty()) {
+    harvest[0] = static_cast<double>(slot->packets);
+    harvest[1] = static_cast<double>(slot->bytes);
   }
   if (slot == nullptr) {  // all live: replace the one closest to expiring
     slot = &table[h & (kTableSize - 1)];
@@ -621,6 +645,7 @@ Napi::Value Install(const Napi::CallbackInfo& info) {
   slot->peerPort = static_cast<uint16_t>(peerPort);
   slot->prefixLen = static_cast<uint8_t>(prefixLen);
   if (prefixLen > 0) memcpy(slot->prefix, buf.data + prefixOff, static_cast<size_t>(prefixLen));
+  slot->packets = slot->bytes = 0;
   mainCtx.stats.installs++;
   return Napi::Boolean::New(env, true);
 }

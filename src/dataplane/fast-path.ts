@@ -99,6 +99,8 @@ export class FastPath {
   readonly tunPending: Int32Array;
   /** Misses of the last native poll of the underlay: [count, index...] (coalesced packets with GRO, else slots). */
   readonly udpPending: Int32Array;
+  /** After an install: [packets, bytes] the flow's previous entry forwarded natively (for the flow's counters). */
+  readonly harvested = new Float64Array(2);
   readonly #ttlMs: number;
   readonly #tunBatch: PacketBatch;
   readonly #useGso: boolean;
@@ -213,7 +215,7 @@ export class FastPath {
   installToPeer(buf: Buffer, off: number, len: number, start: number, ingressFd: number, udpFd: number, mtu: number,
     peerAddr: number, peerPort: number): void {
     native.fastPathInstall(buf, off, len, start, off - start, ingressFd, 0, 0, udpFd, FastPathOut.ToPeer, mtu, peerAddr, peerPort,
-      this.#ttlMs);
+      this.#ttlMs, this.harvested);
   }
 
   /**
@@ -223,7 +225,7 @@ export class FastPath {
   installToEndpoint(buf: Buffer, off: number, len: number, prefixOff: number, ingressFd: number, outerAddr: number,
     outerPort: number, to: Endpoint): void {
     native.fastPathInstall(buf, off, len, prefixOff, off - prefixOff, ingressFd, outerAddr, outerPort, to.fd,
-      to.vnet ? FastPathOut.Vnet : 0, to.mtu, 0, 0, this.#ttlMs);
+      to.vnet ? FastPathOut.Vnet : 0, to.mtu, 0, 0, this.#ttlMs, this.harvested);
   }
 
   /** Drops every installed flow: the next packet of each goes through JS (and the policy gate) again. */

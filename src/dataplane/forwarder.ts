@@ -541,6 +541,7 @@ export class Forwarder {
     else if (this.#mayInstall()) {
       if (this.#drainingThreads) this.#flushEndpoint(to, this.#batch.buf);
       this.fastPath!.installToEndpoint(this.#batch.buf, off, len, this.#inPrefixOff, this.#inFd, this.#inAddr, this.#inPort, to);
+      this.#countHarvested();
     }
   }
 
@@ -558,7 +559,14 @@ export class Forwarder {
       if (this.#drainingThreads) this.#flushUdp(this.#batch.buf);
       this.fastPath!.installToPeer(this.#batch.buf, off, len, start, this.#inFd, this.#o.udpFd, this.#o.overlayMtu,
         peer.underlayAddr, peer.port);
+      this.#countHarvested();
     }
+  }
+
+  /** The packets the fast path forwarded for the flow just installed again count in the gate's flow counters. */
+  #countHarvested(): void {
+    const h = this.fastPath!.harvested;
+    if (h[0] > 0) this.gate.addForwarded?.(h[0], h[1]);
   }
 
   /** Answers the packet at `off` with an ICMP error, built in a spare slot and routed like any packet. */

@@ -23,6 +23,11 @@ export interface PolicyGate {
   /** Called once after every batch: the moment to send the batch's misses to the policy workers. */
   endBatch?(): void;
   /**
+   * Packets and bytes the native fast path forwarded for the flow of the packet decided last (the
+   * flow's previous fast-path entry, handed over when it is installed again), for its counters.
+   */
+  addForwarded?(packets: number, bytes: number): void;
+  /**
    * Changes whenever verdicts of established flows may change (a new policy snapshot). The
    * forwarder's native fast path forwards decided flows without asking the gate for a while;
    * on a change it forgets them all. A gate without it gets no such notice: a policy change then

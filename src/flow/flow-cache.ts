@@ -554,12 +554,6 @@ export class FlowCache {
     this.#verdict[s] = id;
   }
 
-  /** Adds packets that were counted elsewhere (held, then dropped) to the forward direction. */
-  addForward(s: number, packets: number, bytes: number): void {
-    this.#setCounter(this.#fwdPackets, s, FWD_PACKETS, this.#counter(this.#fwdPackets, s, FWD_PACKETS) + packets);
-    this.#setCounter(this.#fwdBytes, s, FWD_BYTES, this.#counter(this.#fwdBytes, s, FWD_BYTES) + bytes);
-  }
-
   /** Sets the idle expiry of a settled flow from its protocol and TCP state (not for closing TCP). */
   refreshExpiry(s: number): void {
     const t = this.#tcp[s];
@@ -750,6 +744,20 @@ export class FlowCache {
     this.#fwdPackets[s] = this.#revPackets[s] = 0;
     this.#fwdBytes[s] = this.#revBytes[s] = 0;
     if (this.#carry.size > 0) for (let c = 0; c < 4; c++) this.#carry.delete(s * 4 + c);
+  }
+
+  /**
+   * Adds packets counted elsewhere to a flow's counters, without touching its state: held then
+   * dropped, or forwarded by the native fast path.
+   */
+  addCounts(s: number, reverse: boolean, packets: number, bytes: number): void {
+    if (reverse) {
+      this.#setCounter(this.#revPackets, s, REV_PACKETS, this.#counter(this.#revPackets, s, REV_PACKETS) + packets);
+      this.#setCounter(this.#revBytes, s, REV_BYTES, this.#counter(this.#revBytes, s, REV_BYTES) + bytes);
+    } else {
+      this.#setCounter(this.#fwdPackets, s, FWD_PACKETS, this.#counter(this.#fwdPackets, s, FWD_PACKETS) + packets);
+      this.#setCounter(this.#fwdBytes, s, FWD_BYTES, this.#counter(this.#fwdBytes, s, FWD_BYTES) + bytes);
+    }
   }
 
   /** A Uint32 counter of slot `s` is about to pass 2^32: carry one into the side map. */

@@ -163,6 +163,9 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   // Misses of the current batch (pool mode).
   readonly #misses: FlowEntry[] = [];
   #missCount = 0;
+  /** The cached flow of the last packet decide() allowed (-1: none, or not cached), and its direction. */
+  #lastSlot = -1;
+  #lastReverse = false;
   #missTasksInFlight = 0;
   #flushQueued = false;
   readonly #flushBound = (): void => this.#flushMisses();
@@ -232,12 +235,16 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
    */
   decide(key: FlowKey, parsed: FlowKeyParser, len: number, from: Endpoint | undefined, to: Endpoint | undefined, gso = 0): Verdict {
     const cache = this.cache;
+    this.#lastSlot = -1;
+    this.#lastReverse = false;
     const s = cache.lookup(key, from, to);
     if (s < 0) return this.#miss(key, parsed, len, from, to, gso);
     this.hits++;
     switch (cache.state(s)) {
       case FlowState.Allowed:
         cache.account(s, cache.reverse, len, parsed.tcpFlags);
+        this.#lastSlot = s;
+        this.#lastReverse = cache.reverse;
         return Verdict.Allow;
       case FlowState.Pending: {
         const p = this.#pending.get(s);
@@ -250,6 +257,11 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
         this.deniedPackets++;
         return Verdict.Deny;
     }
+  }
+
+  /** PolicyGate.addForwarded: the native fast path's packets of the flow decided last go to its counters. */
+  addForwarded(packets: number, bytes: number): void {
+    if (this.#lastSlot >= 0) this.cache.addCounts(this.#lastSlot, this.#lastReverse, packets, bytes);
   }
 
   /** Call after each forwarded batch: advances the coarse clock and sends the batch's misses as one request. */
@@ -275,6 +287,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       cache.account(s, false, len, parsed.tcpFlags);
       this.#logDecided(s, 'new', FlowState.Pending, 0, undefined, -1, this.#snapshot, cache.now);
       if (s === DETACHED) cache.releaseDetached();
+      else this.#lastSlot = s;
       return Verdict.Allow;
     }
     if (this.#sync) {
@@ -299,7 +312,10 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       const gen = res[H_GENERATION];
       const allowed = this.#settleNew(s, undefined, res, HEADER_WORDS, this.#snapshotOf(gen), gen);
       if (s === DETACHED) cache.releaseDetached();
-      if (allowed) return Verdict.Allow;
+      if (allowed) {
+        if (s !== DETACHED) this.#lastSlot = s;
+        return Verdict.Allow;
+      }
       this.deniedPackets++;
       return Verdict.Deny;
     }
@@ -468,7 +484,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       if (p !== undefined) this.held.release(p);
     } else if (p !== undefined && p.heldCount > 0) {
       const n = p.heldCount;
-      cache.addForward(s, n, this.held.drop(p));
+      cache.addCounts(s, false, n, this.held.drop(p));
     }
     this.#log(s, 'new', FlowState.Pending, res, o, snap, cache.now);
     if (gen < this.#generation && s !== DETACHED) this.revalidator.queue(s);

@@ -293,11 +293,13 @@ export interface NativeBinding {
    * the underlay socket, buf[prefixOff, +prefixLen] the overlay header written, peerAddr:peerPort
    * the destination; FastPathOut.Vnet: outFd is a TUN with a virtio header. `mtu` bounds packets
    * and segments. False for packets the fast path does not handle (then nothing is installed).
+   * `harvest` (2 elements) receives the packets and bytes the flow's previous entry forwarded
+   * natively (a packet or super-packet counts once; bytes are IP bytes), 0 and 0 if none.
    */
   fastPathInstall(
     buf: Uint8Array, ipOff: number, ipLen: number, prefixOff: number, prefixLen: number, ingressFd: number,
     outerAddr: number, outerPort: number, outFd: number, flags: number, mtu: number, peerAddr: number, peerPort: number,
-    ttlMs: number,
+    ttlMs: number, harvest?: Float64Array,
   ): boolean;
   /**
    * Before closing fd: drops its port (on every datapath thread; for an endpoint's queue 0 also its

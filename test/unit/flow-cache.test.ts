@@ -386,9 +386,10 @@ describe('FlowCache table (struct of arrays)', () => {
     const c = new FlowCache({ max: 16 });
     const s = settle(c, tcpKey(A, B, 1, 80), FlowState.Allowed);
     for (let i = 0; i < 70_000; i++) c.account(s, true, 65_535, TCP.ACK);
-    c.addForward(s, 3, 2 ** 33);
+    c.addCounts(s, false, 3, 2 ** 33);
+    c.addCounts(s, true, 5, 2 ** 32 + 7); // e.g. 5 s of a fast-pathed 10 Gbit/s flow: more than 2^32 bytes at once
     const e = c.read(s);
-    assert.deepEqual([e.revPackets, e.revBytes, e.fwdPackets, e.fwdBytes], [70_000, 70_000 * 65_535, 3, 2 ** 33]);
+    assert.deepEqual([e.revPackets, e.revBytes, e.fwdPackets, e.fwdBytes], [70_005, 70_000 * 65_535 + 2 ** 32 + 7, 3, 2 ** 33]);
     c.remove(s);
     const s2 = settle(c, tcpKey(A, B, 2, 80), FlowState.Allowed);
     assert.equal(s2, s);

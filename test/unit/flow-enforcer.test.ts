@@ -332,6 +332,31 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
     return out.subarray(0, n);
   }
 
+  it('packets the native fast path forwarded count in the flow of the packet decided last, each direction', async () => {
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false });
+    const drv = new GateDriver(gate);
+    try {
+      gate.setSnapshot(onlyFrom('b'));
+      const syn = tcp4('10.0.1.11', '10.0.1.10', 40000, 80, TCP.SYN);
+      assert.equal(drv.send(syn, undefined, xa), Verdict.Allow);
+      gate.addForwarded(10, 15_000);
+      const reply = tcp4('10.0.1.10', '10.0.1.11', 80, 40000, TCP.ACK);
+      assert.equal(drv.send(reply, xa, undefined), Verdict.Allow);
+      gate.addForwarded(4, 400);
+      // Nothing allowed last: a denied packet, then its harvest, must not count anywhere.
+      assert.equal(drv.send(tcp4('10.0.1.11', '10.0.1.10', 40001, 81, TCP.SYN), undefined, xa), Verdict.Deny);
+      gate.addForwarded(99, 99);
+      const f = gate.flowRecords(false, 10).find((r) => r.srcPort === 40000);
+      assert.ok(f);
+      assert.equal(f.packets, 1 + 10 + 1 + 4);
+      assert.equal(f.bytes, syn.length + 15_000 + reply.length + 400);
+      const denied = gate.flowRecords(false, 10).find((r) => r.srcPort === 40001);
+      assert.equal(denied?.packets, 1);
+    } finally {
+      await gate.close();
+    }
+  });
+
   it('allows an ICMP error about an allowed flow (to the quoted packet\'s sender), not about others', async () => {
     const gate = new PolicyEnforcer({ mode: 'inline', timers: false });
     const drv = new GateDriver(gate);
