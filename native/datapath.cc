@@ -170,7 +170,8 @@ void* ThreadMain(void* arg) {
   return nullptr;
 }
 
-void StopThreads() {
+// Tells every running thread to stop (its eventfd wakes it from epoll_wait) and joins it.
+void JoinThreads() {
   for (Thread* t : threads) {
     if (!t->running) continue;
     t->stop.store(true, std::memory_order_release);
@@ -180,6 +181,10 @@ void StopThreads() {
     pthread_join(t->tid, nullptr);
     t->running = false;
   }
+}
+
+void StopThreads() {
+  JoinThreads();
   for (QueueSet* q : queueSets) delete q;
   queueSets.clear();
   mainOff = false;
@@ -195,17 +200,7 @@ void StopThreads() {
 
 // A process that exits without datapathStop (or env teardown) stops the threads before static
 // destructors run under them.
-void StopAtExit() {
-  for (Thread* t : threads) {
-    if (!t->running) continue;
-    t->stop.store(true, std::memory_order_release);
-    uint64_t one = 1;
-    ssize_t w = write(t->evfd, &one, sizeof one);
-    (void)w;
-    pthread_join(t->tid, nullptr);
-    t->running = false;
-  }
-}
+void StopAtExit() { JoinThreads(); }
 bool atExitAdded = false;
 
 void OnEnvCleanup(void*) {

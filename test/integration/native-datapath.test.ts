@@ -19,6 +19,15 @@ import { udp4 } from '../unit/packet-fixtures.js';
 import { sleep, threadOf, until } from './support/native.js';
 
 const LOOPBACK = 0x7f000001;
+
+/** Forgets (so no datapath thread holds them) and closes the fds a test opened; -1s are skipped. */
+function closeFds(fds: readonly number[]): void {
+  for (const fd of fds) {
+    if (fd < 0) continue;
+    native.fastPathForget(fd);
+    native.closeFd(fd);
+  }
+}
 const PREFIX = Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]);
 const SLOTS = 8, SLOT = 2048 + 64, MAX_LEN = 2048;
 
@@ -135,11 +144,7 @@ test('datapath thread: misses reach JS through the ring, installed flows go out 
     assert.equal(native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN), 0, 'no threads, nothing to drain');
   } finally {
     if (started) native.datapathStop();
-    for (const fd of [worker, main, sender]) {
-      if (fd < 0) continue;
-      native.fastPathForget(fd);
-      native.closeFd(fd);
-    }
+    closeFds([worker, main, sender]);
     if (out >= 0) closeSync(out);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -227,11 +232,7 @@ test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (it
     assert.equal(drain(), 0, 'the queued misses of the forgotten fd are gone');
   } finally {
     if (started) native.datapathStop();
-    for (const fd of [worker, main, sender]) {
-      if (fd < 0) continue;
-      native.fastPathForget(fd);
-      native.closeFd(fd);
-    }
+    closeFds([worker, main, sender]);
   }
 });
 
@@ -278,11 +279,7 @@ test('a wake-up queued before datapathStop never calls that onMisses later (it w
     assert.equal(newCalls, 0);
   } finally {
     if (started) native.datapathStop();
-    for (const fd of [worker, main, sender]) {
-      if (fd < 0) continue;
-      native.fastPathForget(fd);
-      native.closeFd(fd);
-    }
+    closeFds([worker, main, sender]);
   }
 });
 
@@ -303,9 +300,6 @@ test('FastPath.attach: when attaching a later queue fails, the queues attached b
     assert.equal(fp.endpointOf(q0), ep, 'misses from queue 1 (attached) still find their endpoint');
   } finally {
     fp?.close();
-    for (const fd of fds) {
-      native.fastPathForget(fd);
-      native.closeFd(fd);
-    }
+    closeFds(fds);
   }
 });
