@@ -10,6 +10,7 @@ import { EndpointIndex } from '../../src/flow/endpoint-index.js';
 import { NO_VERDICT, VerdictTable } from '../../src/flow/verdict-table.js';
 import { endpoint, ip4 } from './flow-fixtures.js';
 import { TCP } from './packet-fixtures.js';
+import { gcsDuring } from './gc-count.js';
 
 const A = ip4('10.0.1.10'), B = ip4('10.0.1.11');
 const epA = endpoint('x', 'a', '10.0.1.10');
@@ -416,15 +417,7 @@ describe('FlowCache table (struct of arrays)', () => {
         sink ^= s;
       }
     };
-    run(200_000);
-    await new Promise((r) => setTimeout(r, 50));
-    const { PerformanceObserver } = await import('node:perf_hooks');
-    let gcs = 0;
-    const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-    obs.observe({ entryTypes: ['gc'] });
-    run(2_000_000);
-    await new Promise((r) => setTimeout(r, 100));
-    obs.disconnect();
+    const gcs = await gcsDuring(run, 2_000_000);
     assert.ok(sink !== 0.5); // keep `sink` alive
     assert.equal(gcs, 0, `${gcs} garbage collections during 2,000,000 lookups: something allocates per packet`);
   });

@@ -11,6 +11,7 @@ import type { PolicyEvaluator } from '../../src/workers/evaluator.js';
 import { icmp4DestUnreachable, icmp4FragNeeded, icmp6PacketTooBig } from '../../src/packet/icmp-errors.js';
 import { allowIngressFrom, basicSnapshot, endpoint, GateDriver, ip4, ns, snapshotOf } from './flow-fixtures.js';
 import { TCP, tcp4, tcp6, udp4 } from './packet-fixtures.js';
+import { gcsDuring } from './gc-count.js';
 
 const xa = endpoint('x', 'a', '10.0.1.10');
 const xb = endpoint('x', 'b', '10.0.1.11');
@@ -575,15 +576,7 @@ describe('PolicyEnforcer over the struct-of-arrays flow table', () => {
           sink ^= gate.decide(x.key, parser, x.len, x.f, x.t);
         }
       };
-      run(200_000);
-      await new Promise((r) => setTimeout(r, 50));
-      const { PerformanceObserver } = await import('node:perf_hooks');
-      let gcs = 0;
-      const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-      obs.observe({ entryTypes: ['gc'] });
-      run(1_000_000);
-      await new Promise((r) => setTimeout(r, 100));
-      obs.disconnect();
+      const gcs = await gcsDuring(run, 1_000_000);
       assert.equal(gate.misses, misses, 'all hits');
       assert.ok(sink !== 0.5);
       assert.equal(gcs, 0, `${gcs} garbage collections during 1,000,000 decisions`);
