@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { compile } from '../../src/policy/compiler.js';
 import { evaluate } from '../../src/policy/evaluator.js';
 import { buildResourceSet, parseManifestText } from '../../src/policy/manifests.js';
-import { ALL_ALLOWED, assertTables, check, snapshotWith } from '../fixtures/policy/harness.js';
+import { ALL_ALLOWED, DENY_INGRESS_X, assertTables, check, k8sPolicy as knp, snapshotWith } from '../fixtures/policy/harness.js';
 
 function indent(spec: string): string {
   return spec.replace(/^\n/, '').replace(/\s+$/, '');
@@ -29,16 +29,6 @@ function gnp(name: string, spec: string): string {
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: {name: ${name}}
-spec:
-${indent(spec)}
-`;
-}
-
-function knp(ns: string, name: string, spec: string): string {
-  return `---
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: ${name}, namespace: ${ns}}
 spec:
 ${indent(spec)}
 `;
@@ -70,18 +60,6 @@ y/c   X   X   X   .   .   .   .   .   .
 z/a   .   .   .   .   .   .   .   .   .
 z/b   .   .   .   .   .   .   .   .   .
 z/c   .   .   .   .   .   .   .   .   .`;
-
-const DENY_INGRESS_X = `
-     x/a x/b x/c y/a y/b y/c z/a z/b z/c
-x/a   .   X   X   .   .   .   .   .   .
-x/b   X   .   X   .   .   .   .   .   .
-x/c   X   X   .   .   .   .   .   .   .
-y/a   X   X   X   .   .   .   .   .   .
-y/b   X   X   X   .   .   .   .   .   .
-y/c   X   X   X   .   .   .   .   .   .
-z/a   X   X   X   .   .   .   .   .   .
-z/b   X   X   X   .   .   .   .   .   .
-z/c   X   X   X   .   .   .   .   .   .`;
 
 const ALL4 = 'TCP/80,TCP/81,UDP/80,UDP/81';
 

@@ -5,36 +5,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ALL_ALLOWED, IP, assertTables, check, snapshotWith } from '../fixtures/policy/harness.js';
+import { ALL_ALLOWED, DENY_INGRESS_X, IP, assertTables, check, k8sPolicy as np, snapshotWith } from '../fixtures/policy/harness.js';
 
 interface Case {
   name: string;
   yaml: string;
   tables: Record<string, string>;
 }
-
-/** A networking.k8s.io/v1 NetworkPolicy document; `spec` is YAML indented by 2. */
-function np(ns: string, name: string, spec: string): string {
-  return `---
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-${spec.replace(/^\n/, '').replace(/\s+$/, '')}
-`;
-}
-
-const DENY_INGRESS_X = `
-     x/a x/b x/c y/a y/b y/c z/a z/b z/c
-x/a   .   X   X   .   .   .   .   .   .
-x/b   X   .   X   .   .   .   .   .   .
-x/c   X   X   .   .   .   .   .   .   .
-y/a   X   X   X   .   .   .   .   .   .
-y/b   X   X   X   .   .   .   .   .   .
-y/c   X   X   X   .   .   .   .   .   .
-z/a   X   X   X   .   .   .   .   .   .
-z/b   X   X   X   .   .   .   .   .   .
-z/c   X   X   X   .   .   .   .   .   .`;
 
 const ONLY_X_TO_X = `
      x/a x/b x/c y/a y/b y/c z/a z/b z/c
