@@ -1,5 +1,5 @@
 // Traffic between namespaces, for assertions and benchmarks: a hashed TCP transfer, ping with
-// per-reply RTTs, and iperf3 (JSON) with a server started and stopped by PID.
+// per-reply RTTs, and the statistics over them (percentile, median).
 import { inNetns } from './exec.js';
 import { Proc } from './process.js';
 import type { Scope } from './scope.js';
@@ -78,48 +78,4 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-export interface IperfResult {
-  /** Receiver-side throughput, bit/s. */
-  bitsPerSecond: number;
-  retransmits: number;
-  bytes: number;
-  seconds: number;
-  raw: unknown;
-}
-
-/** One iperf3 TCP single-stream run from clientNs to serverIp (a one-off server in serverNs). */
-export async function iperf3Tcp(scope: Scope, o: {
-  serverNs: string; serverIp: string; clientNs: string; seconds: number; port?: number; signal?: AbortSignal;
-}): Promise<IperfResult> {
-  const port = String(o.port ?? 5201);
-  const server = Proc.start(scope, 'iperf3', ['-s', '-1', '--forceflush', '-B', o.serverIp, '-p', port],
-    { netns: o.serverNs, label: `iperf3 server ${o.serverIp}` });
-  try {
-    await server.waitFor(/Server listening/, 10_000);
-    const r = await inNetns(o.clientNs, 'iperf3', ['-c', o.serverIp, '-p', port, '-t', String(o.seconds), '-J'],
-      { timeoutMs: (o.seconds + 30) * 1000, check: false, signal: o.signal });
-    let j: IperfJson;
-    try {
-      j = JSON.parse(r.stdout) as IperfJson;
-    } catch {
-      throw new Error(`iperf3 client in ${o.clientNs}: no JSON (exit ${r.code})\n${r.stderr}${r.stdout.slice(0, 2000)}`);
-    }
-    if (j.error) throw new Error(`iperf3 client in ${o.clientNs} → ${o.serverIp}: ${j.error}`);
-    const recv = j.end?.sum_received;
-    const sent = j.end?.sum_sent;
-    if (!recv || !sent) throw new Error(`iperf3 JSON from ${o.clientNs} lacks end.sum_received/sum_sent`);
-    return { bitsPerSecond: recv.bits_per_second, retransmits: sent.retransmits ?? 0, bytes: recv.bytes, seconds: recv.seconds, raw: j };
-  } finally {
-    await server.stop();
-  }
-}
-
-interface IperfJson {
-  error?: string;
-  end?: {
-    sum_sent?: { bits_per_second: number; retransmits?: number; bytes: number; seconds: number };
-    sum_received?: { bits_per_second: number; bytes: number; seconds: number };
-  };
 }
