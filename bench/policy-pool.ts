@@ -26,7 +26,8 @@ import { InlineEvaluator } from '../src/workers/evaluator.js';
 import { PolicyPool } from '../src/workers/policy-pool.js';
 import { endpoint } from '../test/unit/flow-fixtures.js';
 import { TCP, tcp4 } from '../test/unit/packet-fixtures.js';
-import { makeWorkload, median, percentile, rng, type Workload } from './flow-workload.js';
+import { makeWorkload, percentile, rng, type Workload } from './flow-workload.js';
+import { median } from '../test/integration/helpers/traffic.js';
 
 const { values: args } = parseArgs({
   options: {

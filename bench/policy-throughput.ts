@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { Lab } from '../test/integration/support/lab.js';
+import { median } from '../test/integration/helpers/traffic.js';
 
 const { values } = parseArgs({ options: {
   policies: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '5' }, repeat: { type: 'string', default: '3' },
@@ -53,7 +54,6 @@ async function iperf(lab: Lab): Promise<number> {
   return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-polbench-'));
 const labs: Lab[] = [];

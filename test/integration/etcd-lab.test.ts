@@ -25,8 +25,9 @@ import { EtcdServer, freePort } from '../../src/store/etcd-server.js';
 import { skipWithoutEtcd } from './support/etcd.js';
 import {
   ECHO_CLIENT, ECHO_SERVER, type EtcdLabJson, PACED_RECEIVER, PACED_SENDER, Streamer, TCP_PROBE,
-  daemonHealth, getHosts, median, sleep, sluiceStore, until,
+  daemonHealth, getHosts, sleep, sluiceStore, until,
 } from './support/etcd-lab.js';
+import { median } from './helpers/traffic.js';
 import { canRunNetworkTests, CLI, inNetns, Lab, netnsWithPrefix, nodeIn, sluice } from './support/lab.js';
 import { expectedSha256, tcpTransfer } from './support/traffic.js';
 

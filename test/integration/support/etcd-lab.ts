@@ -109,11 +109,6 @@ export async function getHosts(lab: EtcdLabJson): Promise<HostLease[]> {
   return (JSON.parse(r.stdout) as HostLease[]).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` every 50 ms; throws with `what` after `ms`. */
