@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "args.h"
+#include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
 #include "fastpath-core.h"
@@ -58,16 +59,6 @@ struct WriteLock {
   WriteLock() { pthread_rwlock_wrlock(&tableLock); }
   ~WriteLock() { pthread_rwlock_unlock(&tableLock); }
 };
-
-inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline uint32_t Get32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | p[3];
-}
-inline void Put16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
 
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04;
 

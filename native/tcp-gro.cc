@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "args.h"
+#include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
 #include "io.h"
@@ -32,16 +33,6 @@ namespace {
 constexpr uint8_t kAck = 0x10, kPsh = 0x08;
 // Open super-packets searched per segment (newest first); older ones are closed.
 constexpr size_t kSearch = 32;
-
-inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline void Put16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline uint32_t Get32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | p[3];
-}
 
 struct Item {
   uint32_t out, slot;
