@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as ref from '../../src/packet/checksum.js';
 import { native } from '../../src/native/binding.js';
+import { bytes } from './tcp-super-fixtures.js';
 
 const SEED = 0x5eed;
 const MAX_LEN = 2000;
@@ -16,17 +17,6 @@ function placed(data: Uint8Array, align: number): Uint8Array {
   const view = backing.subarray(align, align + data.length);
   view.set(data);
   return view;
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), for the exhaustive length sweep. */
-function bytes(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = seed | 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 /** One's-complement equality: 0x0000 and 0xffff both represent zero. */
