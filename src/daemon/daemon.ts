@@ -156,7 +156,7 @@ export class Daemon implements StatsSource {
     const f = this.#forwarder;
     if (!f) return undefined;
     return {
-      threads: this.#o.datapathThreads ?? 1,
+      threads: f.datapathThreads,
       offloads: { ...f.offloads, errors: [...f.offloadErrors] },
       offloadCounters: native.offloadStats(),
       fastPath: f.fastPath ? native.fastPathStats() : null,
