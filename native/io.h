@@ -17,6 +17,10 @@ int64_t ReadPlainLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* len
 // tun-vnet.cc: one packet to a TUN — behind a virtio header when `vnet`, else cut into segments if mss > 0.
 // 0 or an errno.
 int WriteGso(int fd, uint8_t* pkt, size_t len, size_t mss, bool vnet);
+// tun-vnet.cc: writeBatch's and writeBatchGso's loop (gso may be null: no super-packets). Returns the
+// packets consumed (rejected ones marked lengths[i] = -errno), or -errno for a fatal error before any.
+int64_t WriteLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, const int32_t* gso, size_t count,
+                  bool vnet);
 // udp.cc: recvBatch's recvmmsg; gso (may be null) receives UDP_GRO train sizes.
 int64_t RecvLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, size_t maxLen, uint32_t* addrs,
                  uint16_t* ports, int32_t* gso, size_t count);

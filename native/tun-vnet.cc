@@ -200,23 +200,10 @@ Napi::Value WriteBatchGso(const Napi::CallbackInfo& info) {
       !CheckWriteSlots(env, fn, buf, offsets, lengths, count))
     return Napi::Value();
 
-  int64_t n = 0;
-  while (n < count) {
-    uint8_t* pkt = buf.data + offsets.data[n];
-    size_t len = static_cast<size_t>(lengths.data[n]);
-    size_t mss = gso.data[n] > 0 ? static_cast<size_t>(gso.data[n] & 0xffff) : 0;
-    int err = WriteGso(fd, pkt, len, mss, vnet == 1);
-    if (err == 0) {
-      n++;
-      continue;
-    }
-    bool throwIt;
-    if (OnWriteError(err, &n, lengths.data, &throwIt)) continue;
-    if (throwIt) {
-      ThrowErrno(env, err, "write");
-      return Napi::Value();
-    }
-    break;
+  int64_t n = WriteLoop(fd, buf.data, offsets.data, lengths.data, gso.data, static_cast<size_t>(count), vnet == 1);
+  if (n < 0) {
+    ThrowErrno(env, static_cast<int>(-n), "write");
+    return Napi::Value();
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
@@ -262,6 +249,24 @@ int WriteGso(int fd, uint8_t* pkt, size_t len, size_t mss, bool vnet) {
   if (mss > 0) return WriteSplit(fd, pkt, len, mss);
   iovec iov = {pkt, len};
   return WriteOne(fd, &iov, 1);
+}
+
+int64_t WriteLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths, const int32_t* gso, size_t count,
+                  bool vnet) {
+  int64_t n = 0;
+  while (n < static_cast<int64_t>(count)) {
+    size_t mss = gso != nullptr && gso[n] > 0 ? static_cast<size_t>(gso[n] & 0xffff) : 0;
+    int err = WriteGso(fd, buf + offsets[n], static_cast<size_t>(lengths[n]), mss, vnet);
+    if (err == 0) {
+      n++;
+      continue;
+    }
+    bool throwIt;
+    if (OnWriteError(err, &n, lengths, &throwIt)) continue;
+    if (throwIt) return -err;
+    break;
+  }
+  return n;
 }
 
 void InitTunVnet(Napi::Env env, Napi::Object exports) {

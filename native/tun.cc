@@ -186,22 +186,10 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
       !CheckCount(env, fn, count, "lengths", lengths.len) || !CheckWriteSlots(env, fn, buf, offsets, lengths, count))
     return Napi::Value();
 
-  int64_t n = 0;
-  while (n < count) {
-    ssize_t r = write(fd, buf.data + offsets.data[n], static_cast<size_t>(lengths.data[n]));
-    if (r >= 0) {
-      n++;
-      continue;
-    }
-    int err = errno;
-    if (err == EINTR) continue;
-    bool throwIt;
-    if (OnWriteError(err, &n, lengths.data, &throwIt)) continue;
-    if (throwIt) {
-      ThrowErrno(env, err, "write");
-      return Napi::Value();
-    }
-    break;
+  int64_t n = WriteLoop(fd, buf.data, offsets.data, lengths.data, nullptr, static_cast<size_t>(count), false);
+  if (n < 0) {
+    ThrowErrno(env, static_cast<int>(-n), "write");
+    return Napi::Value();
   }
   return Napi::Number::New(env, static_cast<double>(n));
 }
