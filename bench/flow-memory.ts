@@ -92,6 +92,15 @@ async function daemons(n: number): Promise<void> {
         stats.push({ flows: p.cache.flows, evicted: p.cache.evicted, shed: p.shed });
       }
     }
+    // Where the last sample's memory is: anonymous (heap, columns, malloc) vs file pages (the node
+    // binary and libraries), and what V8 reports of it.
+    const parts: string[] = [];
+    for (const h of hosts) {
+      const st = readFileSync(`/proc/${pid(h)}/status`, 'utf8');
+      const kib = (f: string): string => mib(Number(new RegExp(`${f}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN) * 1024);
+      const m = (await lab.stats(h)).memory;
+      parts.push(`${h}: RssAnon ${kib('RssAnon')} MiB, RssFile ${kib('RssFile')} MiB; V8 heap used ${mib(m.heapUsed)} MiB, external ${mib(m.external)} MiB`);
+    }
     console.log(`${flood.stdout.trim()} SYNs in ${floodS.toFixed(1)} s\n`);
     console.log('| host | RSS before | flows cached | evicted | shed | RSS 3 s / 13 s / 43 s after the flood |');
     console.log('|---|---|---|---|---|---|');
@@ -100,6 +109,7 @@ async function daemons(n: number): Promise<void> {
       console.log(`| ${hosts[i]} | ${before[i].toFixed(1)} MiB | ${p.flows.toLocaleString('en-US')} | ${p.evicted.toLocaleString('en-US')} | ` +
         `${p.shed.toLocaleString('en-US')} | ${after[i].map((x) => x.toFixed(1)).join(' / ')} MiB |`);
     }
+    console.log(`\nAt 43 s: ${parts.join('; ')}`);
   } finally {
     await lab.down();
   }
