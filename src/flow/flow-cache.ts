@@ -1,6 +1,6 @@
 // The stateful flow cache: FlowKey -> flow, conntrack-like, as a struct of
 // arrays. A flow is a slot number; its fields are typed-array columns, so a
-// million cached flows are ~70 MB of flat memory and no objects for the GC.
+// million cached flows are ~58 MB of flat memory and no objects for the GC.
 //
 //   key          kind Int32 (family|proto|icmp type|code), ports Int32
 //                (src<<16|dst), src/dst Int32 (IPv4 addresses; for IPv6 src is a
@@ -9,8 +9,8 @@
 //                The hash (FlowKey.hashSymmetric) is not stored: a lookup
 //                compares keys; creating, unlinking and rehashing recompute it
 //                from the key.
-//   LRU          lruPrev/lruNext Int32, head = most recently used
-//   state        flags Uint8 (FlowState | LINKED | REVALIDATING), tcp Uint8
+//   state        flags Uint8 (FlowState | LINKED | REVALIDATING | REFERENCED),
+//                tcp Uint8
 //   verdict      verdict Int32: an id in the VerdictTable (generation, and
 //                decision, policy and rule per direction, interned)
 //   endpoints    from/to Uint16 (EndpointIndex; 0 = the remote side)
@@ -18,6 +18,9 @@
 //                they overflow; expires 0xffffffff = never)
 //   counters     fwd/rev packets and bytes Uint32; the rare carry past 2^32 in
 //                a side map (#carry), so the totals stay exact
+//
+// 54 bytes a slot, plus 4 per bucket (~4.2 a flow at max 1,000,000): ~58 bytes a
+// flow (66 with the exact LRU list this replaced).
 //
 // Slot 0 is never linked: the "detached" scratch slot where a flow that cannot
 // be cached (its chain is full of pending flows) is decided and logged anyway.
@@ -29,11 +32,21 @@
 // denied: both directions drop); a Denied entry matches only its own key (a
 // reply-direction packet is a flow of its own and gets its own verdict).
 //
-// Bounded by `max` flows (the least recently used is evicted first, so a flood of
-// new flows cannot grow memory) and by `maxChain` flows per hash value. Expiry is
-// lazy — checked on lookup against a coarse clock the owner advances once per
-// batch (setNow) — plus a periodic sweep (forEachIn) over a dump of the slots.
-// No per-entry timers. Lookups, hits and counting allocate nothing.
+// Bounded by `max` flows and by `maxChain` flows per hash value. A full cache
+// evicts by CLOCK (second chance), as conntrack tables do rather than exact LRU:
+// a hit sets the flow's REFERENCED bit (one byte written, no list to relink); a
+// hand walks the slot numbers, clearing set bits, and evicts the first settled
+// flow whose bit is clear. A new flow starts with its bit clear, in the slot just
+// evicted, right behind the hand: it has a whole turn of the hand to be hit again,
+// and a flood of one-packet flows evicts its own kind, not flows in use. Pending
+// flows are passed over (evicted only if the walk finds nothing else), and the
+// walk is bounded (CLOCK_SCAN slots): past that, the last settled flow it passed
+// goes even though its bit was set. Each bit the hand clears was set by a hit,
+// so the walk is O(1) a flow amortized.
+//
+// Expiry is lazy — checked on lookup against a coarse clock the owner advances
+// once per batch (setNow) — plus a periodic sweep (forEachIn) over a dump of the
+// slots. No per-entry timers. Lookups, hits and counting allocate nothing.
 
 import type { Endpoint } from '../dataplane/endpoint.js';
 import { FlowKey } from '../packet/flow-key.js';
@@ -46,7 +59,7 @@ import { FlowEntry, FlowState, TcpBits } from './flow-entry.js';
 import { NO_VERDICT, VerdictTable, type VerdictTuple } from './verdict-table.js';
 
 export interface FlowCacheOptions {
-  /** Most flows kept; the least recently used is evicted (default 1,000,000). */
+  /** Most flows kept; past it a flow not hit lately is evicted (CLOCK; default 1,000,000). */
   max?: number;
   /** Most entries per hash value (default 8); bounds the cost of hash collisions. */
   maxChain?: number;
@@ -93,6 +106,14 @@ export const DETACHED = 0;
 const STATE_MASK = 7;
 const LINKED = 8;
 const REVALIDATING = 16;
+/** flags: hit since the clock hand last passed (second chance). */
+const REFERENCED = 32;
+
+/**
+ * Most slots the clock hand visits for one eviction before it gives up on finding a flow
+ * with a clear bit (a run of flows all hit since its last turn): ~3 µs once JIT-compiled.
+ */
+export const CLOCK_SCAN = 16_384;
 
 /** `expires` of a flow that never expires (pending). */
 const NEVER = 0xffffffff;
@@ -158,8 +179,6 @@ export class FlowCache {
   // --- columns (see the header) ---
   #capacity: number;
   #next: Int32Array;
-  #lruPrev: Int32Array;
-  #lruNext: Int32Array;
   #kind: Int32Array;
   #ports: Int32Array;
   #src: Int32Array;
@@ -184,8 +203,8 @@ export class FlowCache {
   /** Slots ever used (1.. are allocated in order, then recycled through #freeHead). */
   #used = 1;
   #freeHead = -1;
-  #lruHead = -1;
-  #lruTail = -1;
+  /** The clock hand: the next slot the eviction walk looks at (1..#used-1). */
+  #hand = 1;
 
   // IPv6 side table: rows of V6_WORDS, recycled through a free stack.
   #v6 = new Int32Array(16 * V6_WORDS);
@@ -217,8 +236,6 @@ export class FlowCache {
     const n = Math.min(initial, max + 1);
     this.#capacity = n;
     this.#next = new Int32Array(n);
-    this.#lruPrev = new Int32Array(n);
-    this.#lruNext = new Int32Array(n);
     this.#kind = new Int32Array(n);
     this.#ports = new Int32Array(n);
     this.#src = new Int32Array(n);
@@ -266,7 +283,7 @@ export class FlowCache {
 
   /**
    * The slot of the flow of a packet with `key` leaving `from` / entering `to`, or
-   * -1 (miss). Sets `reverse`; a hit becomes the most recently used. Expired flows
+   * -1 (miss). Sets `reverse`; a hit sets the flow's reference bit. Expired flows
    * are removed on the way; a flow whose key matches but whose endpoints do not (the
    * endpoint was replaced) is stale and removed too. Allocates nothing.
    */
@@ -391,10 +408,11 @@ export class FlowCache {
   // --- creating and removing flows -----------------------------------------------------
 
   /**
-   * A new Pending flow for `key`, linked as the most recently used, replacing a linked
-   * flow with the same key; -1 when its chain (flows of the same hash) is full of pending
-   * flows or the endpoint index is full. A full chain gives up its least recently seen
-   * settled flow; a full cache its least recently used flow.
+   * A new Pending flow for `key` (reference bit clear), replacing a linked flow with the
+   * same key; -1 when its chain (flows of the same hash) is full of pending flows or the
+   * endpoint index is full. A full chain gives up a settled flow — one not hit since the
+   * hand passed if it has any, the one expiring first among those — and a full cache the
+   * flow the clock hand picks (#victim).
    */
   create(key: FlowKey, from: Endpoint | undefined, to: Endpoint | undefined): number {
     const h = this.#hashFn(key);
@@ -409,7 +427,7 @@ export class FlowCache {
         }
         if (this.#hashOf(c) !== h) continue; // another hash value in the same bucket
         n++;
-        if ((this.#flags[c] & STATE_MASK) !== FlowState.Pending && (victim < 0 || this.#lastSeen[c] < this.#lastSeen[victim])) victim = c;
+        if ((this.#flags[c] & STATE_MASK) !== FlowState.Pending && (victim < 0 || this.#colderThan(c, victim))) victim = c;
       }
       if (same >= 0) {
         this.#unlinkNotify(same);
@@ -541,6 +559,11 @@ export class FlowCache {
     return this.#base + this.#lastSeen[s];
   }
 
+  /** Has slot `s` been hit since the clock hand last passed it (its second chance)? */
+  referenced(s: number): boolean {
+    return (this.#flags[s] & REFERENCED) !== 0;
+  }
+
   /** The interned verdict tuple of slot `s`. */
   verdict(s: number): VerdictTuple {
     return this.verdicts.get(this.#verdict[s]);
@@ -556,15 +579,8 @@ export class FlowCache {
 
   /** Sets the idle expiry of a settled flow from its protocol and TCP state (not for closing TCP). */
   refreshExpiry(s: number): void {
-    const t = this.#tcp[s];
-    if ((t & TcpBits.Closing) !== 0) return;
-    let idle: number;
-    switch ((this.#kind[s] >>> 16) & 0xff) {
-      case IpProto.TCP: idle = (t & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs; break;
-      case IpProto.UDP: case UDPLITE: case IpProto.SCTP: idle = this.udpIdleMs; break;
-      default: idle = this.otherIdleMs;
-    }
-    this.#expires[s] = this.#nowRel + idle;
+    if ((this.#tcp[s] & TcpBits.Closing) !== 0) return;
+    this.#expires[s] = this.#nowRel + this.#idleMs(s);
   }
 
   /** Copies the key of slot `s` into `out`. */
@@ -633,12 +649,25 @@ export class FlowCache {
 
   // --- walking the cache -------------------------------------------------------------------
 
-  /** The slots of all cached flows, most recently used first (a dump for sweeps and revalidation). */
+  /**
+   * The slots of all cached flows (a dump for sweeps and revalidation): the flows hit since
+   * the clock hand last passed them (in use) first, then the others; each part newest first
+   * roughly — backwards from the hand: newest created first while the cache has not been
+   * full, and once it is, by when the hand last evicted into the slot (a slot freed by expiry
+   * or removal and reused is out of that order). There is no exact order of use.
+   */
   dumpSlots(): Int32Array {
     const out = new Int32Array(this.size);
-    let n = 0;
-    for (let s = this.#lruHead; s >= 0 && n < out.length; s = this.#lruNext[s]) out[n++] = s;
+    this.#dumpInto(out, this.#dumpInto(out, 0, REFERENCED), 0);
     return out;
+  }
+
+  /** Appends to `out` from `n` the linked slots whose REFERENCED bit is `ref`, backwards from the hand; returns the new length. */
+  #dumpInto(out: Int32Array, n: number, ref: number): number {
+    const flags = this.#flags, want = LINKED | ref;
+    for (let s = this.#hand - 1; s >= 1 && n < out.length; s--) if ((flags[s] & (LINKED | REFERENCED)) === want) out[n++] = s;
+    for (let s = this.#used - 1; s >= this.#hand && n < out.length; s--) if ((flags[s] & (LINKED | REFERENCED)) === want) out[n++] = s;
+    return n;
   }
 
   /**
@@ -653,40 +682,41 @@ export class FlowCache {
     }
   }
 
-  /** All cached slots, most recently used first. */
+  /** All cached slots, in the order of dumpSlots() (a copy of it: the caller may remove flows). */
   *slots(): IterableIterator<number> {
-    for (let s = this.#lruHead; s >= 0;) {
-      const next = this.#lruNext[s];
-      yield s;
-      s = next;
-    }
+    for (const s of this.dumpSlots()) if ((this.#flags[s] & LINKED) !== 0) yield s;
   }
 
-  /** All cached flows as objects (copies), most recently used first (for /flows and tests). */
+  /** All cached flows as objects (copies), in the order of dumpSlots() (for /flows and tests). */
   *entries(): IterableIterator<FlowEntry> {
     for (const s of this.slots()) yield this.read(s);
   }
 
   clear(): void {
-    while (this.#lruHead >= 0) this.#unlinkNotify(this.#lruHead);
+    for (let s = this.#used - 1; s >= 1; s--) if ((this.#flags[s] & LINKED) !== 0) this.#unlinkNotify(s);
   }
 
   // --- internals -----------------------------------------------------------------------------
 
   #hit(s: number, reverse: boolean): number {
     this.reverse = reverse;
-    if (s !== this.#lruHead) {
-      // Move to the front of the LRU list.
-      const p = this.#lruPrev[s], n = this.#lruNext[s];
-      this.#lruNext[p] = n;
-      if (n >= 0) this.#lruPrev[n] = p;
-      else this.#lruTail = p;
-      this.#lruPrev[s] = -1;
-      this.#lruNext[s] = this.#lruHead;
-      this.#lruPrev[this.#lruHead] = s;
-      this.#lruHead = s;
-    }
+    this.#flags[s] |= REFERENCED;
     return s;
+  }
+
+  /** The idle timeout of slot `s` by its protocol and TCP state (not closing; account() inlines it). */
+  #idleMs(s: number): number {
+    switch ((this.#kind[s] >>> 16) & 0xff) {
+      case IpProto.TCP: return (this.#tcp[s] & TcpBits.SeenReverse) !== 0 ? this.tcpEstablishedMs : this.tcpOpeningMs;
+      case IpProto.UDP: case UDPLITE: case IpProto.SCTP: return this.udpIdleMs;
+      default: return this.otherIdleMs;
+    }
+  }
+
+  /** A better victim than `b` when a chain is full: not hit since the hand passed, else expiring sooner. */
+  #colderThan(a: number, b: number): boolean {
+    const ra = this.#flags[a] & REFERENCED, rb = this.#flags[b] & REFERENCED;
+    return ra !== rb ? ra === 0 : this.#expires[a] < this.#expires[b];
   }
 
   /** Does slot `s` hold the addresses of `k` (reversed: swapped)? Kind (so family) already equal. */
@@ -705,11 +735,11 @@ export class FlowCache {
       v6[r + 4] === k.dst0 && v6[r + 5] === k.dst1 && v6[r + 6] === k.dst2 && v6[r + 7] === k.dst3;
   }
 
-  /** A free slot: recycled, new, or (when max flows are cached) the least recently used one evicted. */
+  /** A free slot: recycled, new, or (when max flows are cached) one the clock hand evicts. */
   #alloc(): number {
     if (this.size >= this.max) {
       this.evicted++;
-      this.#unlinkNotify(this.#lruTail);
+      this.#unlinkNotify(this.#victim());
     }
     if (this.#freeHead >= 0) {
       const s = this.#freeHead;
@@ -798,18 +828,13 @@ export class FlowCache {
     }
   }
 
-  /** Links slot `s` at the front of its bucket and of the LRU list. */
+  /** Links slot `s` at the front of its bucket. */
   #link(s: number, h: number): void {
     const b = h & this.#mask;
     let newChain = true;
     for (let c = this.#buckets[b]; c >= 0 && newChain; c = this.#next[c]) if (this.#hashOf(c) === h) newChain = false;
     this.#next[s] = this.#buckets[b];
     this.#buckets[b] = s;
-    this.#lruPrev[s] = -1;
-    this.#lruNext[s] = this.#lruHead;
-    if (this.#lruHead >= 0) this.#lruPrev[this.#lruHead] = s;
-    else this.#lruTail = s;
-    this.#lruHead = s;
     this.#flags[s] |= LINKED;
     this.size++;
     if (newChain) this.#chains++;
@@ -822,7 +847,7 @@ export class FlowCache {
     if (pending) this.onPendingUnlinked?.(s);
   }
 
-  /** Unlinks slot `s` from its bucket and the LRU list, and frees it. */
+  /** Unlinks slot `s` from its bucket and frees it. */
   #unlink(s: number): void {
     const h = this.#hashOf(s);
     const b = h & this.#mask;
@@ -835,11 +860,6 @@ export class FlowCache {
     if (prev < 0) this.#buckets[b] = this.#next[s];
     else this.#next[prev] = this.#next[s];
     if (!others) this.#chains--;
-    const p = this.#lruPrev[s], n = this.#lruNext[s];
-    if (p >= 0) this.#lruNext[p] = n;
-    else this.#lruHead = n;
-    if (n >= 0) this.#lruPrev[n] = p;
-    else this.#lruTail = p;
     this.#clearRefs(s);
     this.#flags[s] = 0;
     this.size--;
@@ -847,13 +867,43 @@ export class FlowCache {
     this.#freeHead = s;
   }
 
+  /**
+   * The flow to evict from a full cache (every slot 1..#used-1 is linked): the hand walks on
+   * from where it stopped, clearing reference bits, to the first settled flow whose bit is
+   * clear. Pending flows are passed over and keep their bit. After CLOCK_SCAN slots without
+   * one it takes the last settled flow it passed (its bit just cleared), or if there was none
+   * the first pending flow. Two turns are enough for any table (the first clears every bit),
+   * so a small one is not walked CLOCK_SCAN times. The hand stops just past the victim, so
+   * the new flow that takes its slot waits a whole turn of the hand.
+   */
+  #victim(): number {
+    const flags = this.#flags, end = this.#used;
+    const steps = Math.min(CLOCK_SCAN, 2 * (end - 1));
+    let h = this.#hand, settled = -1, pending = -1, victim = -1;
+    for (let i = 0; i < steps; i++, h++) {
+      if (h >= end) h = 1;
+      const f = flags[h];
+      if ((f & LINKED) === 0) continue;
+      if ((f & STATE_MASK) === FlowState.Pending) {
+        if (pending < 0) pending = h;
+      } else if ((f & REFERENCED) !== 0) {
+        flags[h] = f & ~REFERENCED;
+        settled = h;
+      } else {
+        victim = h;
+        break;
+      }
+    }
+    if (victim < 0) victim = settled >= 0 ? settled : pending;
+    this.#hand = victim + 1 < end ? victim + 1 : 1;
+    return victim;
+  }
+
   /** Doubles the columns (at most max + 1 slots) and, as needed, the buckets. */
   #grow(): void {
     const n = Math.min(this.#capacity * 2, this.max + 1);
     this.#capacity = n;
     this.#next = grown(this.#next, n);
-    this.#lruPrev = grown(this.#lruPrev, n);
-    this.#lruNext = grown(this.#lruNext, n);
     this.#kind = grown(this.#kind, n);
     this.#ports = grown(this.#ports, n);
     this.#src = grown(this.#src, n);
@@ -875,7 +925,8 @@ export class FlowCache {
     // key: ~50 ns a flow, once per doubling).
     const buckets = new Int32Array(nb).fill(-1);
     const mask = nb - 1;
-    for (let s = this.#lruTail; s >= 0; s = this.#lruPrev[s]) {
+    for (let s = 1; s < this.#used; s++) {
+      if ((this.#flags[s] & LINKED) === 0) continue;
       const b = this.#hashOf(s) & mask;
       this.#next[s] = buckets[b];
       buckets[b] = s;

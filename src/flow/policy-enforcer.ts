@@ -665,7 +665,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
 
   // --- introspection ---------------------------------------------------------------------
 
-  /** Cached flows (copies read out of the cache), most recently used first. */
+  /** Cached flows (copies read out of the cache): those in use first, newest first roughly (FlowCache.dumpSlots). */
   flows(): IterableIterator<FlowEntry> {
     return this.cache.entries();
   }
@@ -682,7 +682,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   }
 
   /**
-   * Descriptions of up to `limit` cached flows, most recently used first; denyOnly: only
+   * Descriptions of up to `limit` cached flows, in use first, newest first roughly; denyOnly: only
    * those not allowed (for /flows). Reads out only the flows it returns.
    */
   flowRecords(denyOnly: boolean, limit: number): FlowRecord[] {

@@ -531,17 +531,21 @@ describe('PolicyEnforcer over the struct-of-arrays flow table', () => {
     }
   });
 
-  it('flowRecords: most recently used first, deny only on request, at most `limit`', async () => {
+  it('flowRecords: flows in use first, newest first, deny only on request, at most `limit`', async () => {
     const gate = new PolicyEnforcer({ mode: 'inline', timers: false });
     const drv = new GateDriver(gate);
     try {
       gate.setSnapshot(onlyFrom('b'));
       for (let p = 0; p < 5; p++) drv.send(tcp4('10.0.2.10', '10.0.1.10', 1000 + p, 80, TCP.SYN), undefined, xa); // denied
       for (let p = 0; p < 5; p++) drv.send(tcp4('10.0.1.11', '10.0.1.10', 2000 + p, 80, TCP.SYN), undefined, xa); // allowed
+      assert.deepEqual(gate.flowRecords(false, 100).map((r) => r.srcPort), [2004, 2003, 2002, 2001, 2000, 1004, 1003, 1002, 1001, 1000]);
+      // A second packet each for 1001 and 2002: in use, so first.
+      drv.send(tcp4('10.0.2.10', '10.0.1.10', 1001, 80, TCP.ACK), undefined, xa);
+      drv.send(tcp4('10.0.1.11', '10.0.1.10', 2002, 80, TCP.ACK), undefined, xa);
       const all = gate.flowRecords(false, 100);
-      assert.deepEqual(all.map((r) => r.srcPort), [2004, 2003, 2002, 2001, 2000, 1004, 1003, 1002, 1001, 1000]);
+      assert.deepEqual(all.map((r) => r.srcPort), [2002, 1001, 2004, 2003, 2001, 2000, 1004, 1003, 1002, 1000]);
       const denied = gate.flowRecords(true, 3);
-      assert.deepEqual(denied.map((r) => [r.verdict, r.srcPort]), [['deny', 1004], ['deny', 1003], ['deny', 1002]]);
+      assert.deepEqual(denied.map((r) => [r.verdict, r.srcPort]), [['deny', 1001], ['deny', 1004], ['deny', 1003]]);
       assert.deepEqual(denied[0].ingress, { decision: 'default-deny' });
       assert.equal(denied[0].dstEndpoint, 'x/a');
     } finally {
