@@ -1,6 +1,6 @@
 // The stateful flow cache: FlowKey -> flow, conntrack-like, as a struct of
 // arrays. A flow is a slot number; its fields are typed-array columns, so a
-// million cached flows are ~58 MB of flat memory and no objects for the GC.
+// million cached flows are ~55 MB of flat memory and no objects for the GC.
 //
 //   key          kind Int32 (family|proto|icmp type|code), ports Int32
 //                (src<<16|dst), src/dst Int32 (IPv4 addresses; for IPv6 src is a
@@ -14,13 +14,13 @@
 //   verdict      verdict Int32: an id in the VerdictTable (generation, and
 //                decision, policy and rule per direction, interned)
 //   endpoints    from/to Uint16 (EndpointIndex; 0 = the remote side)
-//   times        lastSeen/expires Uint32, ms relative to a base (rebased before
-//                they overflow; expires 0xffffffff = never)
+//   time         expires Uint32, ms relative to a base (rebased before it
+//                overflows; 0xffffffff = never, as while pending)
 //   counters     fwd/rev packets and bytes Uint32; the rare carry past 2^32 in
 //                a side map (#carry), so the totals stay exact
 //
-// 54 bytes a slot, plus 4 per bucket (~4.2 a flow at max 1,000,000): ~58 bytes a
-// flow (66 with the exact LRU list this replaced).
+// 50 bytes a slot, plus 4 per bucket (~4.2 a flow at max 1,000,000): ~54 bytes a
+// flow (66 with the exact LRU list and the lastSeen column this replaced).
 //
 // Slot 0 is never linked: the "detached" scratch slot where a flow that cannot
 // be cached (its chain is full of pending flows) is decided and logged anyway.
@@ -43,6 +43,9 @@
 // walk is bounded (CLOCK_SCAN slots): past that, the last settled flow it passed
 // goes even though its bit was set. Each bit the hand clears was set by a hit,
 // so the walk is O(1) a flow amortized.
+//
+// There is no last-seen column: a flow's last packet is `expires` minus the idle
+// timeout of its protocol and TCP state, as account() set it (see lastSeen()).
 //
 // Expiry is lazy — checked on lookup against a coarse clock the owner advances
 // once per batch (setNow) — plus a periodic sweep (forEachIn) over a dump of the
@@ -188,7 +191,6 @@ export class FlowCache {
   #verdict: Int32Array;
   #from: Uint16Array;
   #to: Uint16Array;
-  #lastSeen: Uint32Array;
   #expires: Uint32Array;
   #fwdPackets: Uint32Array;
   #revPackets: Uint32Array;
@@ -245,7 +247,6 @@ export class FlowCache {
     this.#verdict = new Int32Array(n);
     this.#from = new Uint16Array(n);
     this.#to = new Uint16Array(n);
-    this.#lastSeen = new Uint32Array(n);
     this.#expires = new Uint32Array(n);
     this.#fwdPackets = new Uint32Array(n);
     this.#revPackets = new Uint32Array(n);
@@ -347,7 +348,6 @@ export class FlowCache {
       this.#fwdBytes[s] = b;
     }
     const now = this.#nowRel;
-    this.#lastSeen[s] = now;
     const protocol = (this.#kind[s] >>> 16) & 0xff;
     if (protocol === IpProto.TCP) {
       let t = this.#tcp[s];
@@ -455,8 +455,9 @@ export class FlowCache {
 
   /**
    * Caches a flow given as an object (e.g. read out of another cache): its key, endpoints,
-   * state, verdict, TCP state, counters and expiry, as create() would link it. Returns its
-   * slot, or -1 as create() does.
+   * state, verdict, TCP state, counters and expiry, as create() would link it (its lastSeen
+   * follows from its expiry; `lastSeen` and `created` are not kept). Returns its slot, or -1
+   * as create() does.
    */
   insert(e: FlowEntry): number {
     const s = this.create(e, e.from, e.to);
@@ -468,7 +469,6 @@ export class FlowCache {
     this.#setCounter(this.#fwdBytes, s, FWD_BYTES, e.fwdBytes);
     this.#setCounter(this.#revPackets, s, REV_PACKETS, e.revPackets);
     this.#setCounter(this.#revBytes, s, REV_BYTES, e.revBytes);
-    this.#lastSeen[s] = Math.max(0, Math.floor(e.lastSeen - this.#base));
     this.#expires[s] = e.expiresAt === Infinity ? NEVER : Math.min(NEVER - 1, Math.max(0, Math.floor(e.expiresAt - this.#base)));
     return s;
   }
@@ -555,8 +555,18 @@ export class FlowCache {
     return this.#expires[s] <= this.#nowRel;
   }
 
+  /**
+   * When slot `s` last saw a packet, on the clock of setNow, derived from its expiry (there
+   * is no column for it): `expires` minus the idle timeout of its protocol and TCP state,
+   * which is exact for the last account() and refreshExpiry() (a flow's verdict counts as
+   * seeing it). A closing TCP flow's expiry is not extended, so for it this is when it
+   * started closing (the FIN that completed the pair, or the RST); later packets (the last
+   * ACK) do not show. A flow with no expiry yet (pending) reads as seen now.
+   */
   lastSeen(s: number): number {
-    return this.#base + this.#lastSeen[s];
+    const e = this.#expires[s];
+    if (e === NEVER) return this.now;
+    return this.#base + e - ((this.#tcp[s] & TcpBits.Closing) !== 0 ? this.tcpClosingMs : this.#idleMs(s));
   }
 
   /** Has slot `s` been hit since the clock hand last passed it (its second chance)? */
@@ -631,7 +641,7 @@ export class FlowCache {
     into.generation = v.generation;
     into.from = this.from(s);
     into.to = this.to(s);
-    into.lastSeen = into.created = this.lastSeen(s);
+    into.lastSeen = into.created = this.lastSeen(s); // (the cache does not keep when a flow was created)
     into.expiresAt = this.expiresAt(s);
     into.tcp = this.#tcp[s];
     into.fwdPackets = this.#counter(this.#fwdPackets, s, FWD_PACKETS);
@@ -769,7 +779,6 @@ export class FlowCache {
     this.#verdict[s] = NO_VERDICT;
     this.#from[s] = fromIdx;
     this.#to[s] = toIdx;
-    this.#lastSeen[s] = this.#nowRel;
     this.#expires[s] = NEVER;
     this.#fwdPackets[s] = this.#revPackets[s] = 0;
     this.#fwdBytes[s] = this.#revBytes[s] = 0;
@@ -913,7 +922,6 @@ export class FlowCache {
     this.#verdict = grown(this.#verdict, n);
     this.#from = grown(this.#from, n);
     this.#to = grown(this.#to, n);
-    this.#lastSeen = grown(this.#lastSeen, n);
     this.#expires = grown(this.#expires, n);
     this.#fwdPackets = grown(this.#fwdPackets, n);
     this.#revPackets = grown(this.#revPackets, n);
@@ -945,7 +953,6 @@ export class FlowCache {
     const delta = rel - 1;
     this.#base += delta;
     for (let s = 0; s < this.#used; s++) {
-      this.#lastSeen[s] = Math.max(0, this.#lastSeen[s] - delta);
       const e = this.#expires[s];
       if (e !== NEVER) this.#expires[s] = Math.max(0, e - delta);
     }

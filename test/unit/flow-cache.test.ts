@@ -396,6 +396,51 @@ describe('FlowCache table (struct of arrays)', () => {
     assert.equal(c.size, 100);
   });
 
+  it('lastSeen is derived from the expiry: exact for open flows, the start of closing for closing TCP, now while pending', () => {
+    const c = new FlowCache({ max: 16, tcpOpeningMs: 30_000, tcpEstablishedMs: 600_000, tcpClosingMs: 5000, udpIdleMs: 60_000, otherIdleMs: 20_000 });
+    c.setNow(1000);
+    const t = c.create(tcpKey(A, B, 1, 80), epA, epB);
+    const u = c.create(new FlowKey().setV4(IpProto.UDP, A, B, 1, 53), epA, epB);
+    const icmp = new FlowKey().setV4(IpProto.ICMP, A, B, 9, 9);
+    icmp.icmpType = 8;
+    const i = c.create(icmp, epA, epB);
+    c.setNow(1500);
+    assert.equal(c.lastSeen(t), 1500, 'pending: seen now');
+    assert.equal(c.read(t).lastSeen, 1500);
+    for (const s of [t, u, i]) {
+      c.setState(s, FlowState.Allowed);
+      c.refreshExpiry(s); // the verdict counts as seeing the flow
+    }
+    assert.deepEqual([t, u, i].map((s) => c.lastSeen(s)), [1500, 1500, 1500]);
+    c.setNow(2000);
+    c.account(t, false, 60, TCP.SYN);
+    c.account(u, false, 60, 0);
+    c.setNow(3000);
+    assert.deepEqual([t, u, i].map((s) => c.lastSeen(s)), [2000, 2000, 1500], 'opening TCP, UDP, ICMP');
+    c.account(t, true, 60, TCP.SYN | TCP.ACK); // established: another idle timeout, same answer
+    c.account(i, true, 60, 0);
+    c.setNow(4000);
+    assert.deepEqual([t, i].map((s) => c.lastSeen(s)), [3000, 3000]);
+    assert.equal(c.read(t).lastSeen, 3000);
+    c.account(t, false, 60, TCP.FIN | TCP.ACK);
+    c.setNow(5000);
+    c.account(t, true, 60, TCP.FIN | TCP.ACK);
+    assert.equal(c.lastSeen(t), 5000, 'closing from the second FIN');
+    c.setNow(6000);
+    c.account(t, false, 60, TCP.ACK);
+    assert.equal(c.lastSeen(t), 5000, 'closing: the expiry is not extended, so neither is lastSeen (the documented approximation)');
+    // A copy read out and inserted again keeps it (through its expiry).
+    const copy = c.read(u);
+    const d = new FlowCache({ max: 16, udpIdleMs: 60_000 });
+    d.setNow(9000);
+    assert.equal(d.lastSeen(d.insert(copy)), 2000);
+    // And across a rebase of the clock.
+    c.setNow(2 ** 31 + 1000);
+    c.account(u, false, 60, 0);
+    c.setNow(2 ** 31 + 50_000);
+    assert.equal(c.lastSeen(u), 2 ** 31 + 1000);
+  });
+
   it('a full chain gives up a flow not hit since the hand passed, else the one expiring first; never a pending one', () => {
     const c = new FlowCache({ max: 16, maxChain: 3, hash: () => 9, udpIdleMs: 60_000 });
     const keys = [1, 2, 3, 4, 5, 6].map((p) => new FlowKey().setV4(IpProto.UDP, A, B, p, 53));
