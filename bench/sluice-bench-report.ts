@@ -98,7 +98,7 @@ export function jsonReport(rows: readonly SystemSummary[], meta: Record<string, 
 
 const COLORS: Record<string, string> = {
   'sluice-vxlan': '#1f77b4', 'sluice-udp': '#6baed6', 'sluice-vxlan-nooffload': '#9ecae1', 'sluice-vxlan-baseline': '#c6dbef',
-  'sluice-vxlan-2t': '#08519c', 'sluice-vxlan-2n': '#3182bd',
+  'sluice-vxlan-2t': '#08519c', 'sluice-vxlan-2n': '#3182bd', 'sluice-vxlan-lowlat': '#4292c6',
   'kernel-vxlan': '#2ca02c', openvpn: '#ff7f0e', tinc: '#d62728',
 };
 

@@ -4,7 +4,8 @@
 //   sluice-vxlan / sluice-udp     two Sluice daemons (this build), the two backends
 //   sluice-vxlan-nooffload        the same with SLUICE_OFFLOADS=off (the per-packet path)
 //   sluice-vxlan-2t               sluice-vxlan with two datapath threads (--datapath-threads 2)
-//   sluice-vxlan-2n               the same with SLUICE_DATAPATH_MAIN=off (decided flows only on the native thread)
+//   sluice-vxlan-2n               the same with --no-main-fast-path (decided flows only on the native thread)
+//   sluice-vxlan-lowlat           the low-latency configuration: sluice-vxlan-2n plus --busy-poll
 //   sluice-vxlan-baseline         two daemons of another build (--baseline DIR), for before/after
 //   kernel-vxlan                  the kernel's VXLAN wired as Flannel does (src/lab/kernel-vxlan.ts)
 //   openvpn / tinc                userspace tunnels, no encryption or authentication, when installed
@@ -24,7 +25,7 @@ import type { Scope } from '../test/integration/helpers/scope.js';
 
 export const BENCH_SYSTEMS = [
   'sluice-vxlan', 'sluice-udp', 'kernel-vxlan', 'openvpn', 'tinc', 'sluice-vxlan-nooffload', 'sluice-vxlan-baseline',
-  'sluice-vxlan-2t', 'sluice-vxlan-2n',
+  'sluice-vxlan-2t', 'sluice-vxlan-2n', 'sluice-vxlan-lowlat',
 ] as const;
 export type BenchKind = (typeof BENCH_SYSTEMS)[number];
 /** Run when --systems is not given (those not installed are skipped with a note). */
@@ -34,10 +35,20 @@ export const PREFIX = 'slsb-';
 const TAG: Record<BenchKind, string> = {
   'sluice-vxlan': 'sv', 'sluice-udp': 'su', 'kernel-vxlan': 'kv', openvpn: 'ov', tinc: 'tc',
   'sluice-vxlan-nooffload': 'sn', 'sluice-vxlan-baseline': 'sb', 'sluice-vxlan-2t': 's2', 'sluice-vxlan-2n': 's3',
+  'sluice-vxlan-lowlat': 'sl',
 };
 const POD_IPS = ['10.244.1.2', '10.244.2.2'] as const;
 /** Tunnel MTU for every system: underlay 1500 minus VXLAN's 50, so segment sizes match. */
 const TUNNEL_MTU = 1450;
+/** sluice-vxlan-lowlat's busy-poll time: a little more than a round trip between two hosts here. */
+const LOWLAT_BUSY_POLL_US = 300;
+
+/** Daemon flags of the Sluice systems that are not the defaults. */
+const DAEMON_FLAGS: Partial<Record<BenchKind, string[]>> = {
+  'sluice-vxlan-2t': ['--datapath-threads', '2'],
+  'sluice-vxlan-2n': ['--datapath-threads', '2', '--no-main-fast-path'],
+  'sluice-vxlan-lowlat': ['--datapath-threads', '2', '--no-main-fast-path', `--busy-poll`, String(LOWLAT_BUSY_POLL_US)],
+};
 
 export interface Pod {
   netns: string;
@@ -115,10 +126,10 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
         hosts, pods: pods.map((p, i) => ({ name: `p${i + 1}`, host: hosts[i].name, ip: p.ip, netns: p.netns })),
       });
       const cli = kind === 'sluice-vxlan-baseline' ? baselineCli(o.baseline!) : CLI_PATH;
-      const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : kind === 'sluice-vxlan-2n' ? ['SLUICE_DATAPATH_MAIN=off'] : [];
+      const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : [];
       // The baseline build predates SLUICE_REALTIME: it runs under chrt instead.
       if (o.realtime) env.push(`SLUICE_REALTIME=${o.realtime}`);
-      const flags = kind === 'sluice-vxlan-2t' || kind === 'sluice-vxlan-2n' ? ['--datapath-threads', '2'] : [];
+      const flags = DAEMON_FLAGS[kind] ?? [];
       const procs: Proc[] = [];
       for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir, flags));
       return { kind, pods, procs };

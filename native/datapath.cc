@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -99,6 +100,7 @@ struct Thread {
 struct Config {
   size_t count = 64, maxLen = 65536, headroom = 64, prefixLen = 0;
   bool gso = false, gro = false;
+  int64_t busyPollNs = 0;
 } cfg;
 
 // datapathStart flags bit 4: decided flows are written to TUN queues 1..n-1 only (the JS thread
@@ -140,15 +142,26 @@ void DropDead(Thread* t, Port* p) {
 void* ThreadMain(void* arg) {
   Thread* t = static_cast<Thread*>(arg);
   epoll_event ev[32];
+  const int64_t busyNs = cfg.busyPollNs;
+  int64_t spinUntil = 0;
   while (!t->stop.load(std::memory_order_acquire)) {
-    int n = epoll_wait(t->epfd, ev, 32, -1);
+    // Busy polling: for busyNs after a packet, poll without sleeping (yielding the CPU to anyone
+    // else runnable), so the reply a packet provokes is picked up without a wake-up.
+    const bool spin = busyNs > 0 && NowNs() < spinUntil;
+    int n = epoll_wait(t->epfd, ev, 32, spin ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    if (n == 0) {
+      sched_yield();
+      continue;
+    }
     if (t->stop.load(std::memory_order_acquire)) break;
+    if (spin) t->ctx.stats.busyPollHits++;
     bool wake = false;
     int64_t now = NowNs();
+    if (busyNs > 0) spinUntil = now + busyNs;
     pthread_rwlock_rdlock(&tableLock);
     for (int i = 0; i < n; i++) {
       uint64_t id = ev[i].data.u64;
@@ -227,21 +240,23 @@ void Sized(std::vector<T>& v, size_t n) {
   v.assign(n, T{});
 }
 
-// datapathStart(threads, onMisses, count, maxLen, prefixLen, flags, ringBytes, realtime) -> errno:
+// datapathStart(threads, onMisses, count, maxLen, prefixLen, flags, ringBytes, realtime, busyPollUs) -> errno:
 // starts threads 1..threads-1 (none when threads is 1), each with batch memory for `count` packets
 // of maxLen and a ring of ringBytes for its misses; onMisses() is called on the JS thread when
 // rings have packets (drain them with datapathDrain). flags: 1 = UDP_SEGMENT sends, 2 = UDP_GRO
 // on the sockets attached. realtime > 0: SCHED_FIFO at that priority; returns the errno of its
-// refusal (the threads run anyway), else 0.
+// refusal (the threads run anyway), else 0. busyPollUs > 0: after each packet a thread polls
+// without sleeping for that long (busy polling: lower latency for request/response traffic, at
+// the cost of CPU time).
 Napi::Value Start(const Napi::CallbackInfo& info) {
   const char* fn = "datapathStart";
   Napi::Env env = info.Env();
-  int64_t n, count, maxLen, prefixLen, flags, ringBytes, rt;
+  int64_t n, count, maxLen, prefixLen, flags, ringBytes, rt, busyUs;
   if (!ArgInt(info, 0, fn, "threads", 1, 64, &n) || !ArgInt(info, 2, fn, "count", 1, UIO_MAXIOV, &count) ||
       !ArgInt(info, 3, fn, "maxLen", 1500, 65536 + 64, &maxLen) ||
       !ArgInt(info, 4, fn, "prefixLen", 0, static_cast<int64_t>(kMaxPrefix), &prefixLen) ||
       !ArgInt(info, 5, fn, "flags", 0, 7, &flags) || !ArgInt(info, 6, fn, "ringBytes", 1 << 16, 1 << 30, &ringBytes) ||
-      !ArgInt(info, 7, fn, "realtime", 0, 99, &rt))
+      !ArgInt(info, 7, fn, "realtime", 0, 99, &rt) || !ArgInt(info, 8, fn, "busyPollUs", 0, 1000000, &busyUs))
     return Napi::Value();
   if (!info[1].IsFunction()) {
     ThrowType(env, "%s: onMisses must be a function", fn);
@@ -258,6 +273,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   cfg.prefixLen = static_cast<size_t>(prefixLen);
   cfg.gso = (flags & 1) != 0;
   cfg.gro = (flags & 2) != 0;
+  cfg.busyPollNs = busyUs * 1000;
   mainOff = (flags & 4) != 0;
   napi_value name;
   napi_create_string_utf8(env, "SluiceDatapath", NAPI_AUTO_LENGTH, &name);
@@ -601,7 +617,7 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// datapathThreadStats() -> [{ hits, misses, toJs, txDrops, ringDrops, wakeups, rxPackets, txPackets }]
+// datapathThreadStats() -> [{ hits, misses, toJs, txDrops, ringDrops, wakeups, busyPollHits, rxPackets, txPackets }]
 // per thread, index 0 the JS thread (rx/tx: packets its fast path read / sent), for tests and tuning.
 // Also fastPathStats().perThread.
 Napi::Value ThreadStatsArray(Napi::Env env) {
@@ -615,6 +631,7 @@ Napi::Value ThreadStatsArray(Napi::Env env) {
     o.Set("txDrops", static_cast<double>(c.stats.txDrops));
     o.Set("ringDrops", static_cast<double>(c.stats.ringDrops));
     o.Set("wakeups", static_cast<double>(c.stats.wakeups));
+    o.Set("busyPollHits", static_cast<double>(c.stats.busyPollHits));
     uint64_t rx = 0, tx = 0;
     if (k == 0) MainPacketTotals(&rx, &tx);
     for (const Port* p : c.ports) {

@@ -3,8 +3,9 @@
 // or back in SCHED_OTHER for 0. A real-time data path is not made to wait by
 // CPU-bound neighbours: on the 2-vCPU test VM with builds running, ping p99
 // through Sluice went from 3-33 ms to 0.6 ms, throughput unchanged.
-// (Spin-polling for answers instead of sleeping was tried and did not pay:
-// a ping's answer takes longer than a cheap spin budget.)
+// (Spin-polling on the JS thread did not pay: a ping's answer takes longer
+// than a spin budget the event loop can afford. The native datapath threads
+// busy-poll instead: --busy-poll, datapath.cc.)
 #include <errno.h>
 #include <sched.h>
 

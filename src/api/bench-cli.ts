@@ -9,7 +9,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--seconds <n>', 'length of each iperf3 test', '5')
     .option('--repeat <n>', 'repetitions (medians are reported)', '3')
     .option('--systems <list>', 'comma-separated: sluice-vxlan, sluice-udp, kernel-vxlan, openvpn, tinc, ' +
-      'sluice-vxlan-nooffload, sluice-vxlan-baseline, sluice-vxlan-2t (two datapath threads), sluice-vxlan-2n (the same, decided flows off the JS thread) (default: every system installed here)')
+      'sluice-vxlan-nooffload, sluice-vxlan-baseline, sluice-vxlan-2t (two datapath threads), sluice-vxlan-2n (the same, decided flows off the JS thread), ' +
+      'sluice-vxlan-lowlat (sluice-vxlan-2n with --busy-poll 300) (default: every system installed here)')
     .option('--baseline <dir>', 'a built Sluice checkout to run as sluice-vxlan-baseline')
     .option('--realtime <priority>', 'run every userspace forwarder SCHED_FIFO at this priority (0: normal)', '0')
     .option('--json', 'print the results as JSON instead of the table', false)

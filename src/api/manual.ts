@@ -32,6 +32,7 @@ EXAMPLES
   sluice daemon --store etcd --etcd http://10.0.0.5:2379 --public-ip 10.0.0.11 --host node1
   sluice daemon --config cluster.yaml --host h1 --api unix:/run/sluice.sock --policy-mode inline
   sluice daemon --config cluster.yaml --host h1 --persist-tun --datapath-threads 2 --realtime 10
+  sluice daemon --config cluster.yaml --host h1 --datapath-threads 2 --no-main-fast-path --busy-poll 300
 
 EXIT STATUS
   0 stopped by a signal; 1 refused to start (the message names the bad flag or field);

@@ -121,6 +121,6 @@ function peerTable(s: DaemonStats): string {
 function datapathLine(d: DatapathStats): string {
   const on = (['tun', 'gso', 'gro'] as const).filter((k) => d.offloads[k]);
   const fp = d.fastPath ? `fast path ${d.fastPath.entries} flows, ${d.fastPath.hits} pkts native / ${d.fastPath.toJs} to JS` : 'fast path off';
-  return `datapath: ${d.threads} thread(s), offloads ${on.length ? on.join(',') : 'none'}` +
+  return `datapath: ${d.threads} thread(s)${d.busyPollUs ? `, busy poll ${d.busyPollUs} µs` : ''}, offloads ${on.length ? on.join(',') : 'none'}` +
     `${d.offloads.errors.length ? ` (${d.offloads.errors.join('; ')})` : ''}, ${fp}`;
 }

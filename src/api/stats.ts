@@ -34,6 +34,8 @@ export interface StatsSource {
 export interface DatapathStats {
   /** Data path threads (TUN queues per endpoint). */
   threads: number;
+  /** µs the native threads busy-poll after a packet (0: off). */
+  busyPollUs: number;
   /** Offloads in use (the kernel may have refused some that were asked for), and why not. */
   offloads: { tun: boolean; gso: boolean; gro: boolean; errors: string[] };
   offloadCounters: OffloadStats;

@@ -40,6 +40,7 @@ interface DaemonFlags {
   host: string; readyFile?: string; api: string; apiAllowRemote: boolean; logLevel: string;
   policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean;
   datapathThreads: number; mainFastPath?: boolean; persistTun: boolean; offloads?: Offloads; fastPath: boolean; fastPathTtl?: number; realtime?: number;
+  busyPoll: number;
 }
 
 /** The store the flags ask for; in etcd mode this host's subnet lease is acquired first, Flannel's way. */
@@ -91,8 +92,12 @@ export function registerDaemonCommand(program: Command): void {
     .option('--no-fast-path', 'forward every packet through the JS pipeline (no native fast path for decided flows)')
     .option('--fast-path-ttl <ms>', 'how long a decided flow is forwarded natively before the policy gate sees it again (default 5000, or SLUICE_FASTPATH_TTL_MS)', intIn(1, 600_000))
     .option('--realtime <priority>', 'run the data path SCHED_FIFO at this priority 1..99 (needs CAP_SYS_NICE; 0: normal)', intIn(0, 99))
+    .option('--busy-poll <us>', 'with --datapath-threads 2 or more: the native threads keep polling this many µs after a packet instead of sleeping (lower latency for request/response traffic, at the cost of CPU; 0: off)', intIn(0, 1_000_000), 0)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (opts: DaemonFlags) => {
+      if (opts.busyPoll > 0 && opts.datapathThreads < 2) {
+        throw new InvalidArgumentError('--busy-poll needs --datapath-threads 2 or more (only the native datapath threads busy-poll)');
+      }
       const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
       const log = pino({ level: opts.logLevel, base: { host: opts.host } });
       let daemon: Daemon | undefined;
@@ -117,6 +122,7 @@ export function registerDaemonCommand(program: Command): void {
         store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source,
         policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
         datapathThreads: opts.datapathThreads, datapathMain: opts.mainFastPath === false ? false : undefined, persistTun: opts.persistTun, offloads: opts.offloads, realtime: opts.realtime,
+        busyPollUs: opts.busyPoll,
         // Flags win over the SLUICE_FASTPATH* environment; undefined leaves it to the environment.
         fastPath: !opts.fastPath ? null : opts.fastPathTtl !== undefined ? { ttlMs: opts.fastPathTtl } : undefined,
       });

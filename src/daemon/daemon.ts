@@ -64,6 +64,8 @@ export interface DaemonOptions {
   fastPath?: FastPathOptions | null;
   /** SCHED_FIFO priority of the data path (0: normal; default: SLUICE_REALTIME). */
   realtime?: number;
+  /** With datapathThreads > 1: µs the native threads keep polling after a packet (0: off, the default). */
+  busyPollUs?: number;
 }
 
 export class Daemon implements StatsSource {
@@ -157,6 +159,7 @@ export class Daemon implements StatsSource {
     if (!f) return undefined;
     return {
       threads: f.datapathThreads,
+      busyPollUs: f.busyPollUs,
       offloads: { ...f.offloads, errors: [...f.offloadErrors] },
       offloadCounters: native.offloadStats(),
       fastPath: f.fastPath ? native.fastPathStats() : null,
@@ -209,6 +212,7 @@ export class Daemon implements StatsSource {
       offloads: this.#offloads,
       fastPath: this.#o.fastPath,
       realtime: this.#o.realtime,
+      busyPollUs: this.#o.busyPollUs,
       datapathThreads: threads,
       datapathMain: this.#o.datapathMain,
       underlay,

@@ -70,6 +70,8 @@ export interface DatapathThreadsOptions {
   gro: boolean;
   /** SCHED_FIFO priority for the threads (0: normal). */
   realtime: number;
+  /** Microseconds a thread keeps polling, without sleeping, after a packet (0: it sleeps at once). */
+  busyPollUs: number;
   /**
    * Whether the JS thread forwards decided flows too (default true: flows are spread over all n
    * threads). false: decided flows are written to queues 1..n-1 only and the underlay is steered to
@@ -139,7 +141,7 @@ export class FastPath {
     const mainOff = dt.mainFastPath === false;
     const flags = (useGso ? FastPathAttach.UdpGso : 0) | (dt.gro ? FastPathAttach.UdpGro : 0) | (mainOff ? MAIN_OFF : 0);
     const rtErr = native.datapathStart(dt.threads, dt.onMisses, tunBatch.size, tunBatch.maxLen, prefixLen, flags, RING_BYTES,
-      dt.realtime);
+      dt.realtime, dt.busyPollUs);
     try {
       for (let k = 1; k < dt.threads; k++) {
         const fd = native.udpOpen(dt.bindAddr, dt.port, dt.bufBytes, UdpOpenFlags.ReusePort);

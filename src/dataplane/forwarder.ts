@@ -69,6 +69,8 @@ export interface ForwarderOptions {
   offloads?: Offloads;
   /** SCHED_FIFO priority for the data path (this) thread, 0 = normal; default SLUICE_REALTIME or 0. */
   realtime?: number;
+  /** With datapathThreads > 1: µs the native threads keep polling after a packet (busy polling; default 0). */
+  busyPollUs?: number;
   /** The native fast path, null = off; default from SLUICE_FASTPATH / SLUICE_FASTPATH_TTL_MS (on, 5 s). */
   fastPath?: FastPathOptions | null;
   /**
@@ -106,6 +108,7 @@ export class Forwarder {
   readonly offloads: Offloads;
   /** Why an offload or the real-time priority asked for is off (the kernel's refusal), for the log. */
   readonly offloadErrors: string[] = [];
+  readonly #busyPollUs: number;
   readonly #o: ForwarderOptions;
   readonly #key = new FlowKey();
   readonly #parser = new FlowKeyParser();
@@ -171,6 +174,12 @@ export class Forwarder {
       throw new RangeError(`datapathThreads: expected an integer 1..64, got ${String(o.datapathThreads)}`);
     }
     if (threads > 1 && o.underlay === undefined) throw new TypeError('datapathThreads > 1 needs `underlay` (to open the other sockets)');
+    const busyPollUs = this.#busyPollUs = o.busyPollUs ?? 0;
+    if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
+      throw new RangeError(`busyPollUs: expected an integer 0..1000000, got ${String(o.busyPollUs)}`);
+    }
+    // Only the native threads spin: the JS thread must get back to its event loop.
+    if (busyPollUs > 0 && threads < 2) throw new RangeError('busyPollUs needs datapathThreads 2 or more (only the native threads busy-poll)');
     const realtime = o.realtime ?? realtimeFromEnv();
     this.#installs = fp !== null;
     if (threads > 1) {
@@ -178,7 +187,7 @@ export class Forwarder {
       this.#threadFds = new Int32Array(o.tunBatch.size);
     }
     const dt = threads > 1
-      ? { threads, bindAddr: o.underlay!.addr, port: o.underlay!.port, bufBytes: o.underlay!.bufBytes, gro, realtime,
+      ? { threads, bindAddr: o.underlay!.addr, port: o.underlay!.port, bufBytes: o.underlay!.bufBytes, gro, realtime, busyPollUs,
           mainFastPath: o.datapathMain ?? datapathMainFromEnv(), onMisses: () => this.onThreadMisses() }
       : undefined;
     this.fastPath = fp !== null || threads > 1
@@ -192,6 +201,11 @@ export class Forwarder {
     }
     const rt = applyRealtime(realtime);
     if (rt) this.offloadErrors.push(rt);
+  }
+
+  /** µs the native threads busy-poll after a packet (0: off). */
+  get busyPollUs(): number {
+    return this.#busyPollUs;
   }
 
   /** Datapath threads in all (1: only this thread). */

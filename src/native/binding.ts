@@ -80,6 +80,8 @@ export interface DatapathThreadStats {
   ringDrops: number;
   /** Times the thread woke the JS thread for its misses. */
   wakeups: number;
+  /** Times busy polling found packets (wake-ups it saved; always 0 without --busy-poll). */
+  busyPollHits: number;
   /** Packets (datagrams) the thread's fast path read, whether forwarded natively or left to JS. */
   rxPackets: number;
   /** Packets the thread's fast path sent. */
@@ -326,10 +328,11 @@ export interface NativeBinding {
    * thread to drain them (datapathDrain). flags: FastPathAttach (UdpGso, UdpGro: how the sockets
    * attached are used), plus 4: decided flows are written to TUN queues 1..n-1 only (the JS thread
    * keeps the slow path). realtime 1..99: SCHED_FIFO for the threads. Returns 0, or the errno of the
-   * refusal of SCHED_FIFO (the threads run anyway). Throws ERR_DATAPATH_RUNNING if already started.
+   * refusal of SCHED_FIFO (the threads run anyway). busyPollUs > 0: a thread polls without sleeping
+   * for that long after each packet. Throws ERR_DATAPATH_RUNNING if already started.
    */
   datapathStart(threads: number, onMisses: () => void, count: number, maxLen: number, prefixLen: number, flags: number,
-    ringBytes: number, realtime: number): number;
+    ringBytes: number, realtime: number, busyPollUs: number): number;
   /** Stops and joins the datapath threads (idempotent); the fds attached stay open. */
   datapathStop(): void;
   /**

@@ -75,9 +75,9 @@ test('datapath thread: misses reach JS through the ring, installed flows go out 
         if (n < SLOTS) return;
       }
     };
-    assert.equal(native.datapathStart(2, () => { if (draining) drain(); }, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0), 0);
+    assert.equal(native.datapathStart(2, () => { if (draining) drain(); }, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0, 0), 0);
     started = true;
-    assert.throws(() => native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0), { code: 'ERR_DATAPATH_RUNNING' });
+    assert.throws(() => native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0, 0), { code: 'ERR_DATAPATH_RUNNING' });
     native.datapathAttach(1, worker, FastPathKind.Udp, main);
     native.udpSetSteering(main, PREFIX.length, 2);
 
@@ -151,11 +151,11 @@ test('datapath thread: misses reach JS through the ring, installed flows go out 
 });
 
 test('datapathStart with one thread starts nothing; bad arguments are typed', () => {
-  assert.equal(native.datapathStart(1, () => {}, 8, 2048, 0, 0, 1 << 16, 0), 0);
+  assert.equal(native.datapathStart(1, () => {}, 8, 2048, 0, 0, 1 << 16, 0, 0), 0);
   assert.deepEqual(native.datapathThreadStats().length, 1);
   native.datapathStop();
-  assert.throws(() => native.datapathStart(0, () => {}, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_OUT_OF_RANGE' });
-  assert.throws(() => native.datapathStart(2, 1 as unknown as () => void, 8, 2048, 0, 0, 1 << 16, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => native.datapathStart(0, () => {}, 8, 2048, 0, 0, 1 << 16, 0, 0), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => native.datapathStart(2, 1 as unknown as () => void, 8, 2048, 0, 0, 1 << 16, 0, 0), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => native.datapathAttach(1, 0, FastPathKind.Udp, 0), { code: 'ERR_OUT_OF_RANGE' });
 });
 
@@ -178,7 +178,7 @@ const drain = () => {
     if (n < SLOTS) return;
   }
 };
-native.datapathStart(2, () => {}, SLOTS, MAX, 0, 0, 1 << 16, 0);
+native.datapathStart(2, () => {}, SLOTS, MAX, 0, 0, 1 << 16, 0, 0);
 native.datapathAttach(1, worker, FastPathKind.Udp, main);
 const data = Buffer.alloc(MAX, 0x77);
 const send = (len) => native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(len), Uint32Array.of(LO), Uint16Array.of(wport), 1);
@@ -213,7 +213,7 @@ test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (it
     const lengths = new Int32Array(SLOTS), gso = new Int32Array(SLOTS), addrs = new Uint32Array(SLOTS);
     const ports = new Uint16Array(SLOTS), fds = new Int32Array(SLOTS);
     const drain = () => native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN);
-    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0); // JS does not drain on its own
+    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0, 0); // JS does not drain on its own
     started = true;
     native.datapathAttach(1, worker, FastPathKind.Udp, main);
     const data = Buffer.alloc(100, 0x55);
@@ -239,7 +239,7 @@ test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (it
 test('FastPath.close without threads of its own leaves the running datapath threads alone', () => {
   let started = false, udp = -1;
   try {
-    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0);
+    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0, 0);
     started = true;
     udp = native.udpOpen(LOOPBACK, 0, 1 << 20);
     const fp = new FastPath({ ttlMs: 1000 }, udp, new PacketBatch(SLOTS, SLOT), null, new PacketBatch(SLOTS, SLOT), 0, false);
@@ -263,7 +263,7 @@ test('a wake-up queued before datapathStop never calls that onMisses later (it w
     sender = native.udpOpen(LOOPBACK, 0, 1 << 20);
     const wport = native.udpLocalPort(worker);
     let oldCalls = 0, newCalls = 0;
-    native.datapathStart(2, () => { oldCalls++; }, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0);
+    native.datapathStart(2, () => { oldCalls++; }, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0, 0);
     started = true;
     native.datapathAttach(1, worker, FastPathKind.Udp, main);
     const data = Buffer.alloc(100, 0x55);
@@ -273,7 +273,7 @@ test('a wake-up queued before datapathStop never calls that onMisses later (it w
     const end = Date.now() + 2000;
     while (native.datapathThreadStats()[1].wakeups < 1) assert.ok(Date.now() < end, 'the thread wakes JS');
     native.datapathStop(); // joins the thread: the wake-up is queued by now
-    native.datapathStart(2, () => { newCalls++; }, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0);
+    native.datapathStart(2, () => { newCalls++; }, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0, 0);
     await sleep(50);
     assert.equal(oldCalls, 0, 'the stopped threads\' onMisses is not called');
     assert.equal(newCalls, 0);
@@ -291,7 +291,7 @@ test('FastPath.attach: when attaching a later queue fails, the queues attached b
     fds.push(udp);
     const port = native.udpLocalPort(udp);
     fp = new FastPath({ ttlMs: 1000 }, udp, new PacketBatch(SLOTS, SLOT), null, new PacketBatch(SLOTS, SLOT), 0, false,
-      { threads: 2, bindAddr: LOOPBACK, port, bufBytes: 1 << 20, gro: false, realtime: 0, onMisses: () => {} });
+      { threads: 2, bindAddr: LOOPBACK, port, bufBytes: 1 << 20, gro: false, realtime: 0, busyPollUs: 0, onMisses: () => {} });
     // Sockets stand in for an endpoint's TUN queues; the second "queue" is not an fd at all.
     const q0 = native.udpOpen(LOOPBACK, 0, 1 << 20), q1 = native.udpOpen(LOOPBACK, 0, 1 << 20);
     fds.push(q0, q1);

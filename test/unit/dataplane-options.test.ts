@@ -1,5 +1,8 @@
-// The data path's switches from the environment (offloads, fast path, real-time priority) and
-// `sluice bench`'s option checks: defaults, every accepted spelling, and the exact error for bad input.
+// The data path's switches from the environment (offloads, fast path, real-time priority), the
+// daemon's --busy-poll check and `sluice bench`'s option checks: defaults, every accepted
+// spelling, and the exact error for bad input.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeOffloads, offloadsFromEnv } from '../../src/dataplane/offloads.js';
@@ -48,4 +51,15 @@ test('sluice bench options: numbers, systems, real-time priority', () => {
     { name: 'TypeError', message: /^--systems: unknown system "wireguard"; expected some of sluice-vxlan, sluice-udp, kernel-vxlan/ });
   assert.throws(() => checkOptions({ seconds: '5', repeat: '3', systems: ' , ' }),
     { name: 'TypeError', message: '--systems: name at least one system' });
+});
+
+test('sluice daemon --busy-poll: needs native datapath threads; bad values are named', () => {
+  const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+  const daemon = (...args: string[]) => spawnSync(process.execPath, [cli, 'daemon', '--host', 'h1', '--api', 'off', ...args], { encoding: 'utf8', timeout: 20_000 });
+  const alone = daemon('--busy-poll', '300');
+  assert.notEqual(alone.status, 0);
+  assert.match(alone.stderr, /--busy-poll needs --datapath-threads 2 or more/);
+  const bad = daemon('--datapath-threads', '2', '--busy-poll', 'soon');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /option '--busy-poll <us>' argument 'soon' is invalid\. expected an integer 0\.\.1000000/);
 });
