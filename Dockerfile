@@ -21,5 +21,6 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/build/Release/sluice.node ./build/Release/sluice.node
 COPY --from=build /src/dist/src ./dist/src
-ENTRYPOINT ["node", "/opt/sluice/dist/src/cli.js"]
+# --max-semi-space-size: src/daemon/node-flags.ts
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/opt/sluice/dist/src/cli.js"]
 CMD ["--help"]

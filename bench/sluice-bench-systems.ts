@@ -14,6 +14,7 @@
 // Everything is registered with the Scope, so a failed or interrupted run leaves nothing behind.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '../src/daemon/node-flags.js';
 import { addKernelPod, setupKernelVxlanHost } from '../src/lab/kernel-vxlan.js';
 import type { HostRecord, NetworkConfig } from '../src/store/store.js';
 import { writeClusterFile } from '../test/integration/helpers/cluster-file.js';
@@ -144,7 +145,7 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
 async function startSluice(scope: Scope, cli: string, env: string[], netns: string, configFile: string,
   host: string, dir: string, flags: readonly string[] = []): Promise<Proc> {
   const readyFile = join(dir, `${host}.ready`);
-  const args = [...env, process.execPath, cli, 'daemon', '--config', configFile, '--host', host, '--ready-file', readyFile,
+  const args = [...env, process.execPath, ...DAEMON_NODE_FLAGS, cli, 'daemon', '--config', configFile, '--host', host, '--ready-file', readyFile,
     '--log-level', 'warn', ...flags];
   const p = Proc.start(scope, 'env', args, { netns, label: `sluice daemon ${host} (${netns})` });
   if (cli !== CLI_PATH) {

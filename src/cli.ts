@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The `sluice` command line: one program, subcommands registered by the module
 // that owns each job.
 import { Command } from 'commander';

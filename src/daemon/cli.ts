@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import type { Daemon } from './daemon.js';
 import { DEFAULT_API_ADDRESS, parseApiAddress } from '../api/server.js';
 import { ALL_OFFLOADS, NO_OFFLOADS, type Offloads } from '../dataplane/offloads.js';
+import { missingNodeFlags } from './node-flags.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -100,6 +101,8 @@ export function registerDaemonCommand(program: Command): void {
       }
       const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
       const log = pino({ level: opts.logLevel, base: { host: opts.host } });
+      const missing = missingNodeFlags();
+      if (missing.length) log.info({ missing }, 'node was started without the daemon\'s V8 flags: memory use is higher (src/daemon/node-flags.ts)');
       let daemon: Daemon | undefined;
       let stopping = false;
       const stop = (signal: string, code = 0) => {

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 import { LabError } from './errors.js';
 import { procStartTime } from './procs.js';
 import type { LabDaemon, LabHost, LabState } from './state.js';
@@ -41,7 +42,7 @@ export function daemonNeedles(state: LabState, host: string): string[] {
 }
 
 export function daemonArgs(cliPath: string, store: readonly string[], host: string, readyFile: string, extra: readonly string[] = []): string[] {
-  return [process.execPath, cliPath, 'daemon', ...store, '--host', host, '--ready-file', readyFile, ...extra];
+  return [process.execPath, ...DAEMON_NODE_FLAGS, cliPath, 'daemon', ...store, '--host', host, '--ready-file', readyFile, ...extra];
 }
 
 export function startDaemon(stateDir: string, cliPath: string, store: readonly string[], host: LabHost, extra: readonly string[] = []): StartedDaemon {

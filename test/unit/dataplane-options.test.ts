@@ -1,5 +1,5 @@
 // The data path's switches from the environment (offloads, fast path, real-time priority), the
-// daemon's --busy-poll check and `sluice bench`'s option checks: defaults, every accepted
+// daemon's --busy-poll check and V8 flags, and `sluice bench`'s option checks: defaults, every accepted
 // spelling, and the exact error for bad input.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { describeOffloads, offloadsFromEnv } from '../../src/dataplane/offloads.
 import { fastPathFromEnv } from '../../src/dataplane/fast-path.js';
 import { realtimeFromEnv } from '../../src/dataplane/scheduling.js';
 import { checkOptions } from '../../bench/sluice-bench.js';
+import { DAEMON_NODE_FLAGS, missingNodeFlags } from '../../src/daemon/node-flags.js';
 
 test('offloads: all on by default; SLUICE_OFFLOADS and one switch each', () => {
   assert.deepEqual(offloadsFromEnv({}), { tun: true, gso: true, gro: true });
@@ -62,4 +63,18 @@ test('sluice daemon --busy-poll: needs native datapath threads; bad values are n
   const bad = daemon('--datapath-threads', '2', '--busy-poll', 'soon');
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /option '--busy-poll <us>' argument 'soon' is invalid\. expected an integer 0\.\.1000000/);
+});
+
+test('the daemon\'s V8 flags: missing ones are named, given ones (command line or NODE_OPTIONS) are not', () => {
+  const saved = process.env.NODE_OPTIONS;
+  try {
+    delete process.env.NODE_OPTIONS;
+    assert.deepEqual(missingNodeFlags([]), [...DAEMON_NODE_FLAGS]);
+    assert.deepEqual(missingNodeFlags(['--trace-gc', ...DAEMON_NODE_FLAGS]), []);
+    process.env.NODE_OPTIONS = `--enable-source-maps ${DAEMON_NODE_FLAGS.join(' ')}`;
+    assert.deepEqual(missingNodeFlags([]), []);
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+  }
 });

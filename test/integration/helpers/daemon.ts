@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from './exec.js';
 import { Proc, describe } from './process.js';
 import type { Scope } from './scope.js';
+import { DAEMON_NODE_FLAGS } from '../../../src/daemon/node-flags.js';
 
 /** dist/src/cli.js, relative to this file once compiled (dist/test/integration/helpers/). */
 export const CLI_PATH = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
@@ -27,7 +28,7 @@ export interface DaemonOptions {
 export async function startDaemon(scope: Scope, o: DaemonOptions): Promise<Proc> {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} not found: build first (npx tsc -p .)`);
   const readyFile = join(o.dir, `${o.host}.ready`);
-  const args = [...(o.nodeArgs ?? []), CLI_PATH, 'daemon', '--config', o.configFile, '--host', o.host, '--ready-file', readyFile];
+  const args = [...DAEMON_NODE_FLAGS, ...(o.nodeArgs ?? []), CLI_PATH, 'daemon', '--config', o.configFile, '--host', o.host, '--ready-file', readyFile];
   if (o.logLevel) args.push('--log-level', o.logLevel);
   const p = Proc.start(scope, process.execPath, args, { netns: o.netns, label: `sluice daemon ${o.host}` });
   const timeoutMs = o.readyTimeoutMs ?? 20_000;
