@@ -377,17 +377,29 @@ describe('FlowCache bounds', () => {
 describe('FlowCache table (struct of arrays)', () => {
   const C = ip4('192.168.7.7');
 
-  it('grows its columns by doubling up to max + 1 slots, every flow still found after each growth', () => {
+  it('grows its columns by doubling up to max + 1 slots, every flow and all its fields intact after each growth', () => {
     const c = new FlowCache({ max: 100, initialSlots: 4 });
     assert.equal(c.capacity, 4);
     const keys: FlowKey[] = [];
     const caps: number[] = [];
+    const epC = endpoint('x', 'c', '10.0.1.12');
+    const fields = (s: number): unknown[] => {
+      const e = c.read(s);
+      return [e.srcPort, e.state, e.from, e.to, e.tcp, e.expiresAt, e.egressPolicy, e.egressRule, e.fwdPackets, e.fwdBytes, e.revPackets, e.revBytes, c.referenced(s)];
+    };
+    const expected = (i: number): unknown[] => [1000 + i, i % 3 === 0 ? FlowState.Denied : FlowState.Allowed, epA, i % 2 === 0 ? epB : epC,
+      TcpBits.SeenReverse, 600_000 + i, `P/x/${i}`, i, 1, 60 + i, 1, 40 + i, i % 5 === 0];
     for (let i = 0; i < 100; i++) {
+      c.setNow(i);
       const k = tcpKey(A, B, 1000 + i, 80);
       keys.push(k);
-      settle(c, k, FlowState.Allowed);
+      const s = settle(c, k, i % 3 === 0 ? FlowState.Denied : FlowState.Allowed, epA, i % 2 === 0 ? epB : epC);
+      c.setVerdict(s, 1, Decision.RuleAllow, `P/x/${i}`, i, Decision.NotChecked, undefined, -1);
+      c.account(s, false, 60 + i, TCP.SYN);
+      c.account(s, true, 40 + i, TCP.SYN | TCP.ACK);
+      if (i % 5 === 0) c.lookup(k, epA, i % 2 === 0 ? epB : epC);
       if (caps[caps.length - 1] !== c.capacity) caps.push(c.capacity);
-      for (const old of keys) assert.ok(c.peekExact(old) > 0);
+      for (let j = 0; j <= i; j++) assert.deepEqual(fields(c.peekExact(keys[j])), expected(j), `flow ${j} at capacity ${c.capacity}`);
     }
     assert.deepEqual(caps, [4, 8, 16, 32, 64, 101]);
     assert.equal(c.size, 100);
