@@ -660,8 +660,14 @@ export class FlowCache {
    */
   dumpSlots(): Int32Array {
     const out = new Int32Array(this.size);
-    this.#dumpInto(out, this.#dumpInto(out, 0, REFERENCED), 0);
+    this.dumpSlotsInto(out);
     return out;
+  }
+
+  /** dumpSlots() into `out` (at least `size` long; a sweep reuses one array): returns how many. */
+  dumpSlotsInto(out: Int32Array): number {
+    if (out.length < this.size) throw new RangeError(`FlowCache.dumpSlotsInto: ${out.length} slots of room for ${this.size} flows`);
+    return this.#dumpInto(out, this.#dumpInto(out, 0, REFERENCED), 0);
   }
 
   /** Appends to `out` from `n` the linked slots whose REFERENCED bit is `ref`, backwards from the hand; returns the new length. */
