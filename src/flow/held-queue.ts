@@ -27,7 +27,10 @@ export interface HeldList {
 export type ReleaseFn = (batch: PacketBatch, count: number, from: (Endpoint | undefined)[], to: (Endpoint | undefined)[]) => void;
 
 export interface HeldQueueOptions {
-  /** Small slots: the global bound on held packets of ordinary size (default 4096). */
+  /**
+   * Small slots: the global bound on held packets of ordinary size (default 1024: ~10 ms of
+   * new flows at the pool's 100k flows/s; a flood fills every slot, so each one is RSS — 2 MiB).
+   */
   capacity?: number;
   /** Bytes per small slot, headroom included (default 2048). */
   slotSize?: number;
@@ -93,7 +96,7 @@ export class HeldQueue {
   #outCount = 0;
 
   constructor(opts: HeldQueueOptions = {}, onRelease?: ReleaseFn) {
-    const capacity = posInt('capacity', opts.capacity, 4096);
+    const capacity = posInt('capacity', opts.capacity, 1024);
     const slotSize = posInt('slotSize', opts.slotSize, 2048, HEADROOM + 60);
     const largeSlots = posInt('largeSlots', opts.largeSlots, 16, 0);
     const largeSlotSize = posInt('largeSlotSize', opts.largeSlotSize, HEADROOM + 65536, slotSize);
