@@ -15,6 +15,7 @@
         "native/tcp-gso.cc",
         "native/tcp-gro.cc",
         "native/sched.cc",
+        "native/memory.cc",
         "native/fastpath.cc",
         "native/datapath.cc",
         "native/poller.cc"

@@ -4,7 +4,7 @@
 // TCP super-packets), tcp-gro.cc (coalescing received TCP segments),
 // fastpath.cc (native forwarding of decided flows), datapath.cc (the native
 // datapath threads running it on more cores), sched.cc (real-time
-// priority), poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS
+// priority), memory.cc (malloc_trim), poller.cc (uv_poll), checksum.cc (RFC 1071/1624). Typed from JS
 // by src/native/binding.ts.
 #include <napi.h>
 
@@ -23,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::InitUdpGso(env, exports);
   sluice::InitGro(env, exports);
   sluice::InitSched(env, exports);
+  sluice::InitMemory(env, exports);
   sluice::InitFastPath(env, exports);
   sluice::InitChecksum(env, exports);
   sluice::Poller::Init(env, exports);

@@ -12,6 +12,8 @@ void InitUdpGso(Napi::Env env, Napi::Object exports);
 
 // sched.cc: setRealtime (latency).
 void InitSched(Napi::Env env, Napi::Object exports);
+// memory.cc: mallocTrim.
+void InitMemory(Napi::Env env, Napi::Object exports);
 
 // tcp-gro.cc: groCoalesce (TCP segments of received datagrams → super-packets).
 void InitGro(Napi::Env env, Napi::Object exports);

@@ -38,6 +38,12 @@ const BATCH_SIZE = 64;
 const SLOT_SIZE = HEADROOM + 65536;
 const SOCKET_BUFFER_BYTES = 4 << 20;
 const STATS_INTERVAL_MS = 30_000;
+/**
+ * How often the C heap's free pages go back to the kernel (malloc_trim): glibc keeps what the
+ * per-thread arenas freed after a burst of new flows resident (4-6 MiB measured with 1M
+ * flows). It runs on libuv's thread pool (native/memory.cc).
+ */
+const TRIM_INTERVAL_MS = 10_000;
 
 export interface DaemonOptions {
   store: Store;
@@ -84,6 +90,7 @@ export class Daemon implements StatsSource {
   #unwatch: (() => void) | undefined;
   #unwatchHealth: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
+  #trimTimer: NodeJS.Timeout | undefined;
   readonly #policy = new PolicyState();
   /** The last store snapshot applied (hosts and endpoints for `trace`). */
   #store!: StoreSnapshot;
@@ -236,6 +243,7 @@ export class Daemon implements StatsSource {
       else log.warn({ reasons: h.reasons }, 'degraded: forwarding and enforcing with the last known state');
     });
     this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
+    this.#trimTimer = setInterval(() => { void native.mallocTrim(); }, TRIM_INTERVAL_MS).unref();
     if (this.#o.api) {
       this.#api = new ApiServer(this, this.#o.apiAllowRemote);
       await this.#api.listen(this.#o.api);
@@ -328,6 +336,7 @@ export class Daemon implements StatsSource {
     this.#unwatchHealth?.();
     await this.#api?.close();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    if (this.#trimTimer) clearInterval(this.#trimTimer);
     await this.#applying.catch(() => undefined);
     for (const [key, ep] of [...this.#endpoints]) this.#removeEndpoint(key, ep, false);
     this.#router?.setEndpoints([]);

@@ -276,6 +276,8 @@ export interface NativeBinding {
   ): number;
   /** SCHED_FIFO at `priority` (1..99) for the calling (JS) thread, or SCHED_OTHER for 0. Throws EPERM without CAP_SYS_NICE. */
   setRealtime(priority: number): void;
+  /** malloc_trim(0) on libuv's thread pool: returns the C heap's free pages (every arena) to the kernel; true if any were. */
+  mallocTrim(): Promise<boolean>;
   /**
    * Registers the native fast path on `fd`: from now on its Poller first reads a batch into this
    * memory natively and forwards the packets of flows with a live entry; it calls JS only when
@@ -377,7 +379,7 @@ const EXPORTS: readonly (keyof NativeBinding)[] = [
   'openTun', 'tunSetPersist', 'closeFd', 'readBatch', 'writeBatch', 'udpOpen', 'udpLocalPort', 'recvBatch', 'sendBatch',
   'Poller', 'checksum', 'ipv4HeaderChecksum', 'l4Checksum', 'incrementalUpdate',
   'tunSetOffload', 'readBatchVnet', 'writeBatchGso', 'sendBatchGso', 'udpSetGro', 'udpGsoSupported', 'groCoalesce',
-  'offloadStats', 'setRealtime', 'fastPathAttach', 'fastPathInstall', 'fastPathForget', 'fastPathClear',
+  'offloadStats', 'setRealtime', 'mallocTrim', 'fastPathAttach', 'fastPathInstall', 'fastPathForget', 'fastPathClear',
   'fastPathStats', 'fastPathFdStats', 'fastPathPeerStats', 'datapathStart', 'datapathStop', 'datapathAttach',
   'datapathDrain', 'datapathThreadStats', 'udpSetSteering',
 ];
