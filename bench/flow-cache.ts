@@ -6,7 +6,7 @@
 //
 // Packets are prebuilt TCP segments (both directions), parsed per packet as the
 // forwarder does; "parse only" is measured separately and subtracted, so the
-// gate column is decide() alone: hash, bucket walk, key compare, LRU bump,
+// gate column is decide() alone: hash, bucket walk, key compare, reference bit,
 // counters, TCP state. Every packet is a hit (allowed or denied: both count and
 // refresh the flow); every flow is seen both ways before timing starts. --order:
 // packets in flow order (seq: flows were created in that order, so memory is

@@ -84,7 +84,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--api <address>', `HTTP API address, HOST:PORT or unix:/path ("off" to disable)`, DEFAULT_API_ADDRESS)
     .option('--api-allow-remote', 'let the HTTP API answer clients that are not on this host', false)
     .addOption(new Option('--policy-mode <mode>', 'evaluate new flows in a worker pool or inline on the I/O thread').choices(['pool', 'inline']).default('pool'))
-    .option('--flow-cache-size <n>', 'most flows the flow cache holds (LRU beyond)', positiveInt, 1_000_000)
+    .option('--flow-cache-size <n>', 'most flows the flow cache holds (CLOCK eviction beyond)', positiveInt, 1_000_000)
     .option('--log-allowed', 'also log allowed new flows (denied ones are always logged, rate-limited)', false)
     .option('--datapath-threads <n>', 'data path threads: each endpoint TUN gets one queue per thread, the underlay one socket (SO_REUSEPORT)', intIn(1, 64), 1)
     .option('--no-main-fast-path', 'with --datapath-threads 2 or more: forward decided flows only on the native threads, the JS thread keeps the slow path (lower latency tails)')

@@ -1,6 +1,6 @@
 // Policy changes reach existing flows (OVS's revalidators, on a policy change).
 //
-//   start()  dump the cache's slots, most recently used first (busy flows are
+//   start()  dump the cache's slots, those hit lately first (busy flows are
 //            rechecked first), and walk them in chunks: every settled flow
 //            whose generation is older than the current one is packed into a
 //            request, evaluated (inline in time slices, or in the pool with a
