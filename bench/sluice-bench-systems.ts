@@ -129,7 +129,8 @@ export async function buildBenchSystem(scope: Scope, kind: BenchKind, index: num
       const cli = kind === 'sluice-vxlan-baseline' ? baselineCli(o.baseline!) : CLI_PATH;
       const env = kind === 'sluice-vxlan-nooffload' ? ['SLUICE_OFFLOADS=off'] : [];
       // The baseline build predates SLUICE_REALTIME: it runs under chrt instead.
-      if (o.realtime) env.push(`SLUICE_REALTIME=${o.realtime}`);
+      // sluice-vxlan-lowlat busy-polls, which the daemon refuses to do SCHED_FIFO.
+      if (o.realtime && kind !== 'sluice-vxlan-lowlat') env.push(`SLUICE_REALTIME=${o.realtime}`);
       const flags = DAEMON_FLAGS[kind] ?? [];
       const procs: Proc[] = [];
       for (let i = 0; i < 2; i++) procs.push(await startSluice(scope, cli, env, hostNs[i], configFile, hosts[i].name, dir, flags));

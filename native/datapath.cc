@@ -1,7 +1,8 @@
 // Native datapath threads: the fast path (fastpath.cc) on more cores.
 //
 //   thread 0  the JS thread: Poller → FastPathOnReadable → JS for misses (as with one thread)
-//   thread k  a pthread blocked in epoll_wait over its own fds: every endpoint's TUN queue k
+//   thread k  a pthread blocked in epoll_wait over its own fds (with --busy-poll: polling for a
+//             while after each packet before it blocks again): every endpoint's TUN queue k
 //             (IFF_MULTI_QUEUE) and its own underlay socket (SO_REUSEPORT, same address:port);
 //             on wake-up it runs the same fast path at once, against the shared flow table.
 //             A miss is copied into the thread's ring (bounded; full: dropped and counted as
@@ -145,8 +146,9 @@ void* ThreadMain(void* arg) {
   const int64_t busyNs = cfg.busyPollNs;
   int64_t spinUntil = 0;
   while (!t->stop.load(std::memory_order_acquire)) {
-    // Busy polling: for busyNs after a packet, poll without sleeping (yielding the CPU to anyone
-    // else runnable), so the reply a packet provokes is picked up without a wake-up.
+    // Busy polling: for busyNs after a packet, poll without sleeping, so the answer a packet
+    // provokes is picked up without a wake-up. sched_yield lets other runnable tasks of the normal
+    // class go first (the threads are never SCHED_FIFO while busy polling: Forwarder refuses it).
     const bool spin = busyNs > 0 && NowNs() < spinUntil;
     int n = epoll_wait(t->epfd, ev, 32, spin ? 0 : -1);
     if (n < 0) {

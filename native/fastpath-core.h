@@ -72,7 +72,7 @@ constexpr size_t kPeerSlots = 1024;
 
 struct Stats {
   RelaxedCounter installs, hits, misses, toJs, evictions, txDrops, ringDrops, wakeups;
-  RelaxedCounter busyPollHits;  // datapath threads: wake-ups busy polling saved (packets found while polling)
+  RelaxedCounter busyPollHits;  // datapath threads: polls that found packets while busy polling
 };
 
 // Queued output of one run, flushed at its end.

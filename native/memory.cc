@@ -17,7 +17,6 @@ class TrimWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override { freed_ = malloc_trim(0) != 0; }
   void OnOK() override { deferred_.Resolve(Napi::Boolean::New(Env(), freed_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;

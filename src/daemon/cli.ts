@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js';
 import type { Daemon } from './daemon.js';
 import { DEFAULT_API_ADDRESS, parseApiAddress } from '../api/server.js';
 import { ALL_OFFLOADS, NO_OFFLOADS, type Offloads } from '../dataplane/offloads.js';
+import { realtimeFromEnv } from '../dataplane/scheduling.js';
 import { missingNodeFlags } from './node-flags.js';
 
 function positiveInt(v: string): number {
@@ -99,10 +100,13 @@ export function registerDaemonCommand(program: Command): void {
       if (opts.busyPoll > 0 && opts.datapathThreads < 2) {
         throw new InvalidArgumentError('--busy-poll needs --datapath-threads 2 or more (only the native datapath threads busy-poll)');
       }
+      if (opts.busyPoll > 0 && (opts.realtime ?? realtimeFromEnv()) > 0) {
+        throw new InvalidArgumentError('--busy-poll cannot be combined with --realtime (or SLUICE_REALTIME): a SCHED_FIFO thread that spins starves the other tasks on its CPU');
+      }
       const api = opts.api === 'off' ? undefined : parseApiAddress(opts.api);
       const log = pino({ level: opts.logLevel, base: { host: opts.host } });
       const missing = missingNodeFlags();
-      if (missing.length) log.info({ missing }, 'node was started without the daemon\'s V8 flags: memory use is higher (src/daemon/node-flags.ts)');
+      if (missing.length) log.warn({ missing }, 'node was started without the daemon\'s V8 flags: memory use is higher (src/daemon/node-flags.ts)');
       let daemon: Daemon | undefined;
       let stopping = false;
       const stop = (signal: string, code = 0) => {

@@ -39,11 +39,12 @@ const SLOT_SIZE = HEADROOM + 65536;
 const SOCKET_BUFFER_BYTES = 4 << 20;
 const STATS_INTERVAL_MS = 30_000;
 /**
- * How often the C heap's free pages go back to the kernel (malloc_trim): glibc keeps what the
- * per-thread arenas freed after a burst of new flows resident (4-6 MiB measured with 1M
- * flows). It runs on libuv's thread pool (native/memory.cc).
+ * The C heap's free pages go back to the kernel (malloc_trim, on libuv's thread pool) when RSS
+ * grew by TRIM_GROWTH_BYTES since the last trim, checked this often: glibc keeps what its
+ * per-thread arenas freed after a burst of new flows resident (4-6 MiB measured with 1M flows).
  */
 const TRIM_INTERVAL_MS = 10_000;
+const TRIM_GROWTH_BYTES = 4 << 20;
 
 export interface DaemonOptions {
   store: Store;
@@ -91,6 +92,8 @@ export class Daemon implements StatsSource {
   #unwatchHealth: (() => void) | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   #trimTimer: NodeJS.Timeout | undefined;
+  #trimming = false;
+  #rssAfterTrim = 0;
   readonly #policy = new PolicyState();
   /** The last store snapshot applied (hosts and endpoints for `trace`). */
   #store!: StoreSnapshot;
@@ -243,7 +246,7 @@ export class Daemon implements StatsSource {
       else log.warn({ reasons: h.reasons }, 'degraded: forwarding and enforcing with the last known state');
     });
     this.#statsTimer = setInterval(() => this.#logStats(), STATS_INTERVAL_MS).unref();
-    this.#trimTimer = setInterval(() => { void native.mallocTrim(); }, TRIM_INTERVAL_MS).unref();
+    this.#trimTimer = setInterval(() => this.#trimIfGrown(), TRIM_INTERVAL_MS).unref();
     if (this.#o.api) {
       this.#api = new ApiServer(this, this.#o.apiAllowRemote);
       await this.#api.listen(this.#o.api);
@@ -321,6 +324,19 @@ export class Daemon implements StatsSource {
     ep.close(destroy);
     this.#endpoints.delete(key);
     this.#o.log.info({ endpoint: key }, 'endpoint removed');
+  }
+
+  /**
+   * Returns the C heap's free pages to the kernel when the process grew since the last trim (a
+   * burst of new flows; the trim holds each malloc arena's lock while it walks it, so not idly).
+   */
+  #trimIfGrown(): void {
+    if (this.#trimming || process.memoryUsage.rss() < this.#rssAfterTrim + TRIM_GROWTH_BYTES) return;
+    this.#trimming = true;
+    void native.mallocTrim().finally(() => {
+      this.#trimming = false;
+      this.#rssAfterTrim = process.memoryUsage.rss();
+    });
   }
 
   #logStats(): void {

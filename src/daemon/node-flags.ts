@@ -9,8 +9,9 @@
 // ~10 MiB smaller.
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
-/** The flags of DAEMON_NODE_FLAGS this process was not started with. */
+/** The flags of DAEMON_NODE_FLAGS this process was not started with, by name (any value given counts). */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
-  const given = new Set([...execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
-  return DAEMON_NODE_FLAGS.filter((f) => !given.has(f));
+  const name = (arg: string): string => arg.split('=')[0].replaceAll('_', '-');
+  const given = new Set([...execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].map(name));
+  return DAEMON_NODE_FLAGS.filter((f) => !given.has(name(f)));
 }

@@ -181,6 +181,11 @@ export class Forwarder {
     // Only the native threads spin: the JS thread must get back to its event loop.
     if (busyPollUs > 0 && threads < 2) throw new RangeError('busyPollUs needs datapathThreads 2 or more (only the native threads busy-poll)');
     const realtime = o.realtime ?? realtimeFromEnv();
+    // A SCHED_FIFO thread that spins yields to nobody below it: it would hold its CPU for the
+    // whole busy-poll time after every packet, starving softirqs, the policy pool and V8's threads.
+    if (busyPollUs > 0 && realtime > 0) {
+      throw new RangeError(`busyPollUs cannot be combined with realtime (SCHED_FIFO ${realtime}): a real-time thread that spins starves the other tasks on its CPU`);
+    }
     this.#installs = fp !== null;
     if (threads > 1) {
       this.#threadBatch = new PacketBatch(o.tunBatch.size, o.tunBatch.slotSize, o.tunBatch.spare);

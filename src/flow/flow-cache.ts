@@ -36,7 +36,7 @@
 // reply-direction packet is a flow of its own and gets its own verdict).
 //
 // Bounded by `max` flows and by `maxChain` flows per hash value. A full cache
-// evicts by CLOCK (second chance), as conntrack tables do rather than exact LRU:
+// evicts by CLOCK (second chance), an approximation of LRU without a list:
 // a hit sets the flow's REFERENCED bit (one byte written, no list to relink); a
 // hand walks the slot numbers, clearing set bits, and evicts the first settled
 // flow whose bit is clear. A new flow starts with its bit clear, in the slot just
@@ -117,7 +117,7 @@ const REFERENCED = 32;
 
 /**
  * Most slots the clock hand visits for one eviction before it gives up on finding a flow
- * with a clear bit (a run of flows all hit since its last turn): ~3 µs once JIT-compiled.
+ * with a clear bit (a run of flows all hit since its last turn): tens of µs at worst, rare.
  */
 export const CLOCK_SCAN = 16_384;
 
@@ -690,9 +690,16 @@ export class FlowCache {
     }
   }
 
-  /** All cached slots, in the order of dumpSlots() (a copy of it: the caller may remove flows). */
+  /**
+   * All cached slots, in the order of dumpSlots(), walked lazily (`sluice flows --limit 200` reads
+   * ~200, not a dump of a million). The caller may remove flows; a flow cached meanwhile may be
+   * missed or seen.
+   */
   *slots(): IterableIterator<number> {
-    for (const s of this.dumpSlots()) if ((this.#flags[s] & LINKED) !== 0) yield s;
+    for (const ref of [REFERENCED, 0]) {
+      for (let s = this.#hand - 1; s >= 1; s--) if ((this.#flags[s] & (LINKED | REFERENCED)) === (LINKED | ref)) yield s;
+      for (let s = this.#used - 1; s >= this.#hand; s--) if ((this.#flags[s] & (LINKED | REFERENCED)) === (LINKED | ref)) yield s;
+    }
   }
 
   /** All cached flows as objects (copies), in the order of dumpSlots() (for /flows and tests). */

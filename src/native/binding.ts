@@ -80,7 +80,7 @@ export interface DatapathThreadStats {
   ringDrops: number;
   /** Times the thread woke the JS thread for its misses. */
   wakeups: number;
-  /** Times busy polling found packets (wake-ups it saved; always 0 without --busy-poll). */
+  /** Polls that found packets while the thread was busy polling (always 0 without --busy-poll). */
   busyPollHits: number;
   /** Packets (datagrams) the thread's fast path read, whether forwarded natively or left to JS. */
   rxPackets: number;
@@ -324,7 +324,7 @@ export interface NativeBinding {
   fastPathPeerStats(): FastPathPeerStats[];
   /**
    * Starts datapath threads 1..threads-1 (none for 1): each blocks in epoll_wait over the fds attached
-   * to it (datapathAttach) and runs the fast path on them at once, with its own batch memory (`count`
+   * to it (datapathAttach; with busyPollUs, after polling that long since its last packet) and runs the fast path on them at once, with its own batch memory (`count`
    * packets of up to maxLen after 64 bytes of headroom). Their misses are queued in a ring of
    * ringBytes per thread (full: dropped, counted as ringDrops) and onMisses() is called on the JS
    * thread to drain them (datapathDrain). flags: FastPathAttach (UdpGso, UdpGro: how the sockets

@@ -56,13 +56,21 @@ test('sluice bench options: numbers, systems, real-time priority', () => {
 
 test('sluice daemon --busy-poll: needs native datapath threads; bad values are named', () => {
   const cli = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
-  const daemon = (...args: string[]) => spawnSync(process.execPath, [cli, 'daemon', '--host', 'h1', '--api', 'off', ...args], { encoding: 'utf8', timeout: 20_000 });
+  const daemon = (...args: string[]) => spawnSync(process.execPath, [cli, 'daemon', '--host', 'h1', '--api', 'off', ...args],
+    { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SLUICE_REALTIME: '' } });
   const alone = daemon('--busy-poll', '300');
   assert.notEqual(alone.status, 0);
   assert.match(alone.stderr, /--busy-poll needs --datapath-threads 2 or more/);
   const bad = daemon('--datapath-threads', '2', '--busy-poll', 'soon');
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /option '--busy-poll <us>' argument 'soon' is invalid\. expected an integer 0\.\.1000000/);
+  // A SCHED_FIFO thread that spins would starve its CPU: refused, from the flag or the environment.
+  const rt = daemon('--datapath-threads', '2', '--busy-poll', '300', '--realtime', '10');
+  assert.notEqual(rt.status, 0);
+  assert.match(rt.stderr, /--busy-poll cannot be combined with --realtime \(or SLUICE_REALTIME\)/);
+  const rtEnv = spawnSync(process.execPath, [cli, 'daemon', '--host', 'h1', '--api', 'off', '--datapath-threads', '2', '--busy-poll', '300'],
+    { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SLUICE_REALTIME: '10' } });
+  assert.match(rtEnv.stderr, /--busy-poll cannot be combined with --realtime/);
 });
 
 test('the daemon\'s V8 flags: missing ones are named, given ones (command line or NODE_OPTIONS) are not', () => {
