@@ -69,7 +69,8 @@ export function markdownTable(rows: readonly SystemSummary[]): string {
       `${f(r.udp_pps / 1000, 0)}${ratio(r.udp_pps, k?.udp_pps)} (${f(r.udp_loss_percent, 0)}%) | ` +
       `${f(r.ping_p50_us, 0)}${ratio(r.ping_p50_us, k?.ping_p50_us)} | ${f(r.ping_p99_us, 0)}${ratio(r.ping_p99_us, k?.ping_p99_us)} | ` +
       `${f(r.cpu_s_per_gb, 2)}${ratio(r.cpu_s_per_gb, k?.cpu_s_per_gb)} | ` +
-      `${r.proc_cpu_percent.length ? r.proc_cpu_percent.map((c) => `${f(c, 0)}%`).join(' / ') : '— (kernel)'} | ${f(r.tcp1_retransmits, 0)} |`);
+      `${r.proc_cpu_percent.length ? r.proc_cpu_percent.map((c) => `${f(c, 0)}%`).join(' / ') : r.system === 'kernel-vxlan' ? '— (kernel)' : 'n/a'} | ` +
+      `${f(r.tcp1_retransmits, 0)} |`);
   }
   return lines.join('\n');
 }

@@ -26,10 +26,16 @@ const PING_COUNT = 200;
 const PING_INTERVAL_S = 0.01;
 const WARMUP_SECONDS = 2;
 
+/** The measurements of a repetition, in the order they run. */
+export const BENCH_TESTS = ['tcp1', 'tcp4', 'udp', 'ping'] as const;
+export type BenchTest = (typeof BENCH_TESTS)[number];
+
 export interface BenchOptions {
   seconds: number;
   repeat: number;
   systems: BenchKind[];
+  /** Which measurements to run (default all). */
+  tests?: BenchTest[];
   /** A built Sluice checkout for the sluice-vxlan-baseline system. */
   baseline?: string;
   /** SCHED_FIFO priority for every userspace forwarder; 0: normal scheduling. */
@@ -51,8 +57,8 @@ export interface BenchOutcome {
 }
 
 /** Validates the numbers and names of the options; throws a TypeError naming the bad one. */
-export function checkOptions(o: { seconds: string; repeat: string; systems: string; realtime?: string }):
-  Pick<BenchOptions, 'seconds' | 'repeat' | 'systems' | 'realtime'> {
+export function checkOptions(o: { seconds: string; repeat: string; systems: string; realtime?: string; tests?: string }):
+  Pick<BenchOptions, 'seconds' | 'repeat' | 'systems' | 'realtime' | 'tests'> {
   const int = (name: string, v: string, min: number, max: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new TypeError(`--${name}: expected an integer ${min}..${max}, got ${JSON.stringify(v)}`);
@@ -65,9 +71,14 @@ export function checkOptions(o: { seconds: string; repeat: string; systems: stri
     }
   }
   if (systems.length === 0) throw new TypeError('--systems: name at least one system');
+  const tests = (o.tests ?? BENCH_TESTS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const t of tests) {
+    if (!(BENCH_TESTS as readonly string[]).includes(t)) throw new TypeError(`--tests: unknown test ${JSON.stringify(t)}; expected some of ${BENCH_TESTS.join(', ')}`);
+  }
+  if (tests.length === 0) throw new TypeError('--tests: name at least one test');
   return {
     seconds: int('seconds', o.seconds, 1, 600), repeat: int('repeat', o.repeat, 1, 100), systems: [...new Set(systems)] as BenchKind[],
-    realtime: int('realtime', o.realtime ?? '0', 0, 99),
+    realtime: int('realtime', o.realtime ?? '0', 0, 99), tests: [...new Set(tests)] as BenchTest[],
   };
 }
 
@@ -116,9 +127,11 @@ export async function runBench(o: BenchOptions, progress: (line: string) => void
       systems.push(await buildBenchSystem(scope, kind, i, underlay, { dir, baseline: o.baseline, realtime: o.realtime }));
       progress(`${kind}: up`);
     }
+    const tests = new Set(o.tests ?? BENCH_TESTS);
     for (const s of systems) {
       const p = await pingUs(s, 3, 0.2, abort.signal);
       if (p.lost > 0) throw new Error(`${s.kind}: pod 1 → pod 2 ping lost ${p.lost}/3; not benchmarking a broken path`);
+      if (tests.has('ping') && tests.size === 1) continue;
       progress(`${s.kind}: warm-up (${WARMUP_SECONDS} s TCP, discarded)`);
       await iperf3(scope, s, 'tcp1', WARMUP_SECONDS, abort.signal);
     }
@@ -128,21 +141,32 @@ export async function runBench(o: BenchOptions, progress: (line: string) => void
       const order = systems.map((_, i) => systems[(i + rep) % systems.length]);
       for (const s of order) {
         const r = runs.get(s.kind)!;
-        const pg = await pingUs(s, PING_COUNT, PING_INTERVAL_S, abort.signal);
-        r.rtts.push(...pg.rtts);
-        r.pingLost += pg.lost;
-        const t1 = await iperf3(scope, s, 'tcp1', o.seconds, abort.signal);
-        const t4 = await iperf3(scope, s, 'tcp4', o.seconds, abort.signal);
-        const u = await iperf3(scope, s, 'udp', o.seconds, abort.signal);
+        const said: string[] = [];
+        if (tests.has('ping')) {
+          const pg = await pingUs(s, PING_COUNT, PING_INTERVAL_S, abort.signal);
+          r.rtts.push(...pg.rtts);
+          r.pingLost += pg.lost;
+          said.push(`ping p50 ${percentile(pg.rtts, 50).toFixed(0)} µs p99 ${percentile(pg.rtts, 99).toFixed(0)} µs`);
+        }
+        if (tests.has('tcp1')) {
+          const t1 = await iperf3(scope, s, 'tcp1', o.seconds, abort.signal);
+          r.tcp1.push(t1);
+          said.push(`TCP ${(t1.bitsPerSecond / 1e9).toFixed(2)} Gbit/s (${t1.retransmits} retr)`);
+        }
+        if (tests.has('tcp4')) {
+          const t4 = await iperf3(scope, s, 'tcp4', o.seconds, abort.signal);
+          r.tcp4.push(t4);
+          said.push(`4 streams ${(t4.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`);
+        }
+        if (tests.has('udp')) {
+          const u = await iperf3(scope, s, 'udp', o.seconds, abort.signal);
+          r.udp.push(u);
+          said.push(`UDP ${(u.packetsPerSecond / 1000).toFixed(0)} kpps (${u.lostPercent.toFixed(0)}% lost)`);
+        }
         for (const p of s.procs) {
           if (p.exit) throw new Error(`${s.kind}: ${p.label} ${describeExit(p.exit)} during the run\n${p.tail()}`);
         }
-        r.tcp1.push(t1);
-        r.tcp4.push(t4);
-        r.udp.push(u);
-        progress(`rep ${rep + 1}/${o.repeat} ${s.kind}: TCP ${(t1.bitsPerSecond / 1e9).toFixed(2)} Gbit/s (${t1.retransmits} retr), ` +
-          `4 streams ${(t4.bitsPerSecond / 1e9).toFixed(2)}, UDP ${(u.packetsPerSecond / 1000).toFixed(0)} kpps ` +
-          `(${u.lostPercent.toFixed(0)}% lost), ping p50 ${percentile(pg.rtts, 50).toFixed(0)} µs p99 ${percentile(pg.rtts, 99).toFixed(0)} µs`);
+        progress(`rep ${rep + 1}/${o.repeat} ${s.kind}: ${said.join(', ')}`);
       }
     }
 
@@ -183,7 +207,8 @@ async function resultsBlock(o: BenchOptions, rows: SystemSummary[], skipped: Ben
     `- Date: ${new Date().toUTCString()}`,
     `- Machine: ${availableParallelism()} CPUs, ${model}, Linux ${release()}; load average at the end ${load}`,
     `- Software: Node ${process.version}, ${iperf}${ovpn ? `, ${ovpn}` : ''}${tinc ? `, ${tinc}` : ''}, Sluice ${commit || 'unknown commit'}`,
-    `- Command: \`${o.command}\` (${o.repeat} repetitions × ${o.seconds} s per test, system order rotated each repetition)`,
+    `- Command: \`${o.command}\` (${o.repeat} repetitions × ${o.seconds} s per test, system order rotated each repetition` +
+      `${o.tests && o.tests.length < BENCH_TESTS.length ? `; only ${o.tests.join(', ')}` : ''})`,
     '- Method: pod on h1 → pod on h2, every system on the same underlay bridge and tunnel MTU 1450. Throughput: receiver side,' +
       ' median of the repetitions. UDP: iperf3 `-u -b 0 -l 1400`, datagrams that arrived per second. Ping:' +
       ` \`ping -i ${PING_INTERVAL_S}\`, ${PING_COUNT} per repetition on the idle path, p50/p99 over all replies.` +

@@ -11,13 +11,14 @@ export function registerBenchCommand(program: Command): void {
     .option('--systems <list>', 'comma-separated: sluice-vxlan, sluice-udp, kernel-vxlan, openvpn, tinc, ' +
       'sluice-vxlan-nooffload, sluice-vxlan-baseline, sluice-vxlan-2t (two datapath threads), sluice-vxlan-2n (the same, decided flows off the JS thread), ' +
       'sluice-vxlan-lowlat (sluice-vxlan-2n with --busy-poll 300) (default: every system installed here)')
+    .option('--tests <list>', 'comma-separated: tcp1, tcp4, udp, ping', 'tcp1,tcp4,udp,ping')
     .option('--baseline <dir>', 'a built Sluice checkout to run as sluice-vxlan-baseline')
     .option('--realtime <priority>', 'run every userspace forwarder SCHED_FIFO at this priority (0: normal)', '0')
     .option('--json', 'print the results as JSON instead of the table', false)
     .option('--plot <file.svg>', 'draw a bar chart of the results')
     .option('--results <file>', 'RESULTS.md to update with the table (default: bench/RESULTS.md of this checkout)')
     .option('--no-write', 'do not update RESULTS.md')
-    .action(async (opts: { seconds: string; repeat: string; systems?: string; baseline?: string; realtime: string; json: boolean;
+    .action(async (opts: { seconds: string; repeat: string; systems?: string; tests: string; baseline?: string; realtime: string; json: boolean;
       plot?: string; results?: string; write: boolean }) => {
       // Loaded on use: the harness (labs, iperf3, the other tunnels) is not needed by any other command.
       const { DEFAULT_RESULTS, checkOptions, defaultSystems, runBench } = await import('../../bench/sluice-bench.js').catch((err: unknown) => {

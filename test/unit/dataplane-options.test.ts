@@ -42,9 +42,12 @@ test('real-time priority: 0 (normal) by default, 1..99 accepted', () => {
     { name: 'TypeError', message: 'SLUICE_REALTIME: expected a SCHED_FIFO priority 0..99, got "100"' });
 });
 
-test('sluice bench options: numbers, systems, real-time priority', () => {
+test('sluice bench options: numbers, systems, tests, real-time priority', () => {
   assert.deepEqual(checkOptions({ seconds: '5', repeat: '3', systems: 'kernel-vxlan, sluice-vxlan,kernel-vxlan' }),
-    { seconds: 5, repeat: 3, systems: ['kernel-vxlan', 'sluice-vxlan'], realtime: 0 });
+    { seconds: 5, repeat: 3, systems: ['kernel-vxlan', 'sluice-vxlan'], realtime: 0, tests: ['tcp1', 'tcp4', 'udp', 'ping'] });
+  assert.deepEqual(checkOptions({ seconds: '5', repeat: '3', systems: 'tinc', tests: 'ping, tcp1,ping' }).tests, ['ping', 'tcp1']);
+  assert.throws(() => checkOptions({ seconds: '5', repeat: '3', systems: 'tinc', tests: 'ping,rtt' }),
+    { name: 'TypeError', message: '--tests: unknown test "rtt"; expected some of tcp1, tcp4, udp, ping' });
   assert.equal(checkOptions({ seconds: '1', repeat: '1', systems: 'tinc', realtime: '10' }).realtime, 10);
   assert.throws(() => checkOptions({ seconds: '0', repeat: '3', systems: 'tinc' }),
     { name: 'TypeError', message: '--seconds: expected an integer 1..600, got "0"' });
