@@ -51,8 +51,8 @@
 // timeout of its protocol and TCP state, as account() set it (see lastSeen()).
 //
 // Expiry is lazy — checked on lookup against a coarse clock the owner advances
-// once per batch (setNow) — plus a periodic sweep (forEachIn) over a dump of the
-// slots. No per-entry timers. Lookups, hits and counting allocate nothing.
+// once per batch (setNow) — plus a periodic sweep (forEachSlot) over the slot
+// numbers. No per-entry timers. Lookups, hits and counting allocate nothing.
 
 import type { Endpoint } from '../dataplane/endpoint.js';
 import { FlowKey } from '../packet/flow-key.js';
@@ -660,14 +660,8 @@ export class FlowCache {
    */
   dumpSlots(): Int32Array {
     const out = new Int32Array(this.size);
-    this.dumpSlotsInto(out);
+    this.#dumpInto(out, this.#dumpInto(out, 0, REFERENCED), 0);
     return out;
-  }
-
-  /** dumpSlots() into `out` (at least `size` long; a sweep reuses one array): returns how many. */
-  dumpSlotsInto(out: Int32Array): number {
-    if (out.length < this.size) throw new RangeError(`FlowCache.dumpSlotsInto: ${out.length} slots of room for ${this.size} flows`);
-    return this.#dumpInto(out, this.#dumpInto(out, 0, REFERENCED), 0);
   }
 
   /** Appends to `out` from `n` the linked slots whose REFERENCED bit is `ref`, backwards from the hand; returns the new length. */
@@ -678,16 +672,18 @@ export class FlowCache {
     return n;
   }
 
+  /** Slots ever used: flows live in slots 1..slotsUsed-1 (the range a sweep walks). */
+  get slotsUsed(): number {
+    return this.#used;
+  }
+
   /**
-   * Visits slots `slots[start..end)` that are still cached, without touching recency.
-   * `visit` may remove flows. A slot freed and reused since the dump is visited as the
-   * flow it now holds.
+   * Visits the cached flows in slots [start, end), without touching recency; `visit` may remove
+   * flows. A sweep walks slot numbers in slices (no dump: 4 MB at 1M flows); a slot freed and
+   * reused between slices is visited as the flow it then holds.
    */
-  forEachIn(slots: Int32Array, start: number, end: number, visit: (s: number) => void): void {
-    for (let i = start; i < end && i < slots.length; i++) {
-      const s = slots[i];
-      if ((this.#flags[s] & LINKED) !== 0) visit(s);
-    }
+  forEachSlot(start: number, end: number, visit: (s: number) => void): void {
+    for (let s = Math.max(1, start); s < end && s < this.#used; s++) if ((this.#flags[s] & LINKED) !== 0) visit(s);
   }
 
   /**

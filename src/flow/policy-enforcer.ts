@@ -179,12 +179,8 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
   readonly #logEntry = new FlowEntry();
 
   #idleWaiters: (() => void)[] = [];
-  /**
-   * The sweep's dump of the cache, [0, #sweepLen): one array reused by every sweep (a new 4 MB
-   * dump of 1M flows every sweep was garbage an idle daemon kept until its next full GC).
-   */
-  #sweepSlots: Int32Array = new Int32Array(0);
-  #sweepLen = 0;
+  /** The sweep walks cache slots [#sweepPos, #sweepEnd) in slices (FlowCache.forEachSlot). */
+  #sweepEnd = 0;
   #sweepPos = 0;
   #lastSweep: number;
   #timer: NodeJS.Timeout | undefined;
@@ -641,21 +637,20 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
     const now = this.#clock();
     this.cache.setNow(now);
     this.flowLog.tick(now);
-    if (this.#sweepPos >= this.#sweepLen && now - this.#lastSweep >= this.#sweepIntervalMs) {
+    if (this.#sweepPos >= this.#sweepEnd && now - this.#lastSweep >= this.#sweepIntervalMs) {
       this.#lastSweep = now;
-      if (this.#sweepSlots.length < this.cache.size) this.#sweepSlots = new Int32Array(this.cache.capacity);
-      this.#sweepLen = this.cache.dumpSlotsInto(this.#sweepSlots);
-      this.#sweepPos = 0;
+      this.#sweepEnd = this.cache.slotsUsed;
+      this.#sweepPos = 1;
     }
-    if (this.#sweepPos < this.#sweepLen) this.#sweepSlice();
+    if (this.#sweepPos < this.#sweepEnd) this.#sweepSlice();
   }
 
   /** Removes expired flows and abandons overdue pending ones, a slice at a time. */
   #sweepSlice(): void {
     const cache = this.cache;
     const now = cache.now;
-    const end = Math.min(this.#sweepLen, this.#sweepPos + SWEEP_SLICE_SLOTS);
-    cache.forEachIn(this.#sweepSlots, this.#sweepPos, end, (s) => {
+    const end = Math.min(this.#sweepEnd, this.#sweepPos + SWEEP_SLICE_SLOTS);
+    cache.forEachSlot(this.#sweepPos, end, (s) => {
       if (cache.state(s) === FlowState.Pending) {
         const p = this.#pending.get(s);
         if (p !== undefined && now - p.created >= this.#pendingTimeoutMs) this.#abandon(p);
@@ -665,7 +660,7 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       }
     });
     this.#sweepPos = end;
-    if (end < this.#sweepLen) setImmediate(() => { if (!this.#closed) this.#sweepSlice(); });
+    if (end < this.#sweepEnd) setImmediate(() => { if (!this.#closed) this.#sweepSlice(); });
   }
 
   // --- introspection ---------------------------------------------------------------------

@@ -438,6 +438,28 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
       await gate.close();
     }
   });
+
+  it('a sweep of more slots than one slice goes on in later turns, and skips freed and live slots', async () => {
+    let now = 0;
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
+    const drv = new GateDriver(gate);
+    const flows = 20_000;
+    try {
+      for (let p = 0; p < flows; p++) drv.send(udp4('10.0.2.10', `10.0.1.${11 + (p >> 14)}`, 1024 + (p & 0x3fff), 53), ya, xb);
+      assert.equal(gate.cache.size, flows);
+      now = 50_000;
+      gate.cache.setNow(now); // the clock only (tick() would start a sweep)
+      for (let p = 0; p < 10; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1024 + p, 53), ya, xb); // refreshed: live at 61 s
+      now = 61_000;
+      gate.tick();
+      assert.ok(gate.cache.size > 10, `one slice per turn: ${gate.cache.size} left after the first`);
+      for (let i = 0; i < 10 && gate.cache.size > 10; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(gate.cache.size, 10);
+      assert.equal(gate.cache.expired, flows - 10);
+    } finally {
+      await gate.close();
+    }
+  });
 });
 
 // --- the flow table underneath: slots, eviction while pending, in-flight answers ---------
