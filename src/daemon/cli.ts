@@ -40,7 +40,7 @@ function offloadList(v: string): Offloads {
 interface DaemonFlags {
   store: 'file' | 'etcd'; config?: string; etcd: string; etcdPrefix: string; publicIp?: string; leaseTtl: number;
   host: string; readyFile?: string; api: string; apiAllowRemote: boolean; logLevel: string;
-  policyMode: 'pool' | 'inline'; flowCacheSize: number; logAllowed: boolean;
+  policyMode: 'pool' | 'inline'; flowCacheSize: number; heldPackets: number; logAllowed: boolean;
   datapathThreads: number; mainFastPath?: boolean; persistTun: boolean; offloads?: Offloads; fastPath: boolean; fastPathTtl?: number; realtime?: number;
   busyPoll: number;
 }
@@ -86,6 +86,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--api-allow-remote', 'let the HTTP API answer clients that are not on this host', false)
     .addOption(new Option('--policy-mode <mode>', 'evaluate new flows in a worker pool or inline on the I/O thread').choices(['pool', 'inline']).default('pool'))
     .option('--flow-cache-size <n>', 'most flows the flow cache holds (CLOCK eviction beyond)', positiveInt, 1_000_000)
+    .option('--held-packets <n>', 'packets of new flows held while their verdict is pending (beyond: dropped, counted as PolicyHeldQueueFull; each costs 2 KiB)', intIn(1, 1_000_000), 1024)
     .option('--log-allowed', 'also log allowed new flows (denied ones are always logged, rate-limited)', false)
     .option('--datapath-threads <n>', 'data path threads: each endpoint TUN gets one queue per thread, the underlay one socket (SO_REUSEPORT)', intIn(1, 64), 1)
     .option('--no-main-fast-path', 'with --datapath-threads 2 or more: forward decided flows only on the native threads, the JS thread keeps the slow path (lower latency tails)')
@@ -127,7 +128,7 @@ export function registerDaemonCommand(program: Command): void {
       const { Daemon } = await import('./daemon.js');
       daemon = new Daemon({
         store, hostName: opts.host, log, readyFile: opts.readyFile, api, apiAllowRemote: opts.apiAllowRemote, source,
-        policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, flowLog: { logAllowed: opts.logAllowed } },
+        policy: { mode: opts.policyMode, cache: { max: opts.flowCacheSize }, held: { capacity: opts.heldPackets }, flowLog: { logAllowed: opts.logAllowed } },
         datapathThreads: opts.datapathThreads, datapathMain: opts.mainFastPath === false ? false : undefined, persistTun: opts.persistTun, offloads: opts.offloads, realtime: opts.realtime,
         busyPollUs: opts.busyPoll,
         // Flags win over the SLUICE_FASTPATH* environment; undefined leaves it to the environment.

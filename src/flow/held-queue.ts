@@ -45,6 +45,8 @@ export interface HeldQueueOptions {
 }
 
 export interface HeldQueueStats {
+  /** Small slots (the `capacity` option): the bound on held packets of ordinary size. */
+  capacity: number;
   held: number;
   heldTotal: number;
   released: number;
@@ -130,7 +132,7 @@ export class HeldQueue {
 
   stats(): HeldQueueStats {
     return {
-      held: this.held, heldTotal: this.heldTotal, released: this.released, dropped: this.dropped,
+      capacity: this.#nSmall, held: this.held, heldTotal: this.heldTotal, released: this.released, dropped: this.dropped,
       flowFull: this.flowFull, queueFull: this.queueFull, tooBig: this.tooBig,
     };
   }

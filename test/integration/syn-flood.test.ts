@@ -9,6 +9,8 @@ import { synFloodScript, waitForListen } from './support/traffic.js';
 
 const skip = canRunNetworkTests();
 const CACHE = 5000;
+/** Held packets (--held-packets): small, so the flood overflows the held queue too. */
+const HELD = 256;
 const FLOWS = 60_000;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -25,7 +27,8 @@ describe('SYN flood', { skip, concurrency: false }, () => {
   const name = `slsf${process.pid % 100000}`;
   let lab: Lab;
   before(async () => {
-    lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'flood.yaml'), `--daemon-arg=--flow-cache-size=${CACHE}`]);
+    lab = await Lab.up(name, ['-f', join(ROOT, 'test', 'fixtures', 'live', 'flood.yaml'), `--daemon-arg=--flow-cache-size=${CACHE}`,
+      `--daemon-arg=--held-packets=${HELD}`]);
   });
   after(async () => { await lab?.down(); });
 
@@ -52,6 +55,7 @@ describe('SYN flood', { skip, concurrency: false }, () => {
     for (const host of ['h1', 'h2']) {
       const policy = (await lab.stats(host)).policy!;
       assert.ok(policy.cache.flows <= CACHE, `${host}: ${policy.cache.flows} flows cached, cap ${CACHE}`);
+      assert.equal(policy.held.capacity, HELD, `${host}: --held-packets sized the held queue`);
       assert.ok(policy.cache.evicted > FLOWS / 2, `${host}: the cache evicted ${policy.cache.evicted}`);
     }
     const growth = pids.map((pid, i) => rssMiB(pid) - rssBefore[i]);

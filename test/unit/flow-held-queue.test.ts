@@ -76,6 +76,8 @@ describe('HeldQueue', () => {
     assert.equal(q.flowFull, 3, 'the 4th packet of each of the first three flows');
     assert.equal(q.queueFull, 20 - 9 - 3);
     assert.equal(q.free, 0);
+    assert.deepEqual({ capacity: q.stats().capacity, held: q.stats().held, queueFull: q.stats().queueFull }, { capacity: 8, held: 9, queueFull: 8 });
+    assert.equal(new HeldQueue().stats().capacity, 1024, 'the default');
     // Dropping frees the slots for others.
     const freed = q.drop(flows[0]);
     assert.equal(freed, 300);
