@@ -561,9 +561,19 @@ export class FlowCache {
     return this.#base + e - ((this.#tcp[s] & TcpBits.Closing) !== 0 ? this.tcpClosingMs : this.#idleMs(s));
   }
 
-  /** Has slot `s` been hit since the clock hand last passed it (its second chance)? */
+  /** Has slot `s` been hit since the clock hand or the owner's sweep (age()) last passed it? */
   referenced(s: number): boolean {
     return (this.#flags[s] & REFERENCED) !== 0;
+  }
+
+  /**
+   * Clears slot `s`'s REFERENCED bit, as the clock hand does. The owner's periodic sweep calls it,
+   * so "referenced" means "hit since the last sweep" even while the cache is not full and the
+   * hand stands still: dumps (revalidation after a policy change, `sluice flows`) then list the
+   * flows in use now first, not every flow that was ever hit twice.
+   */
+  age(s: number): void {
+    this.#flags[s] &= ~REFERENCED;
   }
 
   /** The interned verdict tuple of slot `s`. */
@@ -652,8 +662,8 @@ export class FlowCache {
   // --- walking the cache -------------------------------------------------------------------
 
   /**
-   * The slots of all cached flows (a dump for sweeps and revalidation): the flows hit since
-   * the clock hand last passed them (in use) first, then the others; each part newest first
+   * The slots of all cached flows (a dump for revalidation): the flows hit since the clock
+   * hand or the sweep last passed them (in use) first, then the others; each part newest first
    * roughly — backwards from the hand: newest created first while the cache has not been
    * full, and once it is, by when the hand last evicted into the slot (a slot freed by expiry
    * or removal and reused is out of that order). There is no exact order of use.

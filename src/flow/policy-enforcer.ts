@@ -657,6 +657,8 @@ export class PolicyEnforcer implements PolicyGate, RevalidationOwner {
       } else if (cache.isExpired(s)) {
         cache.remove(s);
         cache.expired++;
+      } else {
+        cache.age(s);
       }
     });
     this.#sweepPos = end;

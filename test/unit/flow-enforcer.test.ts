@@ -439,6 +439,29 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
     }
   });
 
+  it('the sweep ages flows: afterwards the flows hit since come first in a dump', async () => {
+    let now = 0;
+    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
+    const drv = new GateDriver(gate);
+    const flow = (p: number) => udp4('10.0.2.10', '10.0.1.11', 1000 + p, 53);
+    try {
+      for (let round = 0; round < 2; round++) for (let p = 0; p < 100; p++) drv.send(flow(p), ya, xb);
+      const referenced = () => [...gate.cache.dumpSlots()].filter((s) => gate.cache.referenced(s)).length;
+      assert.equal(referenced(), 100, 'hit twice: all referenced');
+      now = 10_000;
+      gate.tick();
+      assert.equal(referenced(), 0, 'the sweep cleared every bit');
+      assert.equal(gate.cache.size, 100, 'and expired nothing');
+      drv.send(flow(57), ya, xb);
+      const first = gate.cache.dumpSlots()[0];
+      assert.equal(referenced(), 1);
+      assert.ok(gate.cache.referenced(first), 'the flow hit after the sweep is first');
+      assert.equal(gate.cache.read(first).srcPort, 1057);
+    } finally {
+      await gate.close();
+    }
+  });
+
   it('a sweep of more slots than one slice goes on in later turns, and skips freed and live slots', async () => {
     let now = 0;
     const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
