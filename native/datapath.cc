@@ -264,6 +264,11 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     ThrowType(env, "%s: onMisses must be a function", fn);
     return Napi::Value();
   }
+  if (rt > 0 && busyUs > 0) {  // a SCHED_FIFO thread that spins yields to nobody of the normal class
+    ThrowRange(env, "%s: busyPollUs %lld cannot be combined with realtime %lld", fn, static_cast<long long>(busyUs),
+               static_cast<long long>(rt));
+    return Napi::Value();
+  }
   if (!threads.empty() || tsfn != nullptr) {
     ThrowCode(env, "ERR_DATAPATH_RUNNING", "%s: datapath threads are already running", fn);
     return Napi::Value();

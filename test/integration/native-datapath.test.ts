@@ -156,6 +156,9 @@ test('datapathStart with one thread starts nothing; bad arguments are typed', ()
   native.datapathStop();
   assert.throws(() => native.datapathStart(0, () => {}, 8, 2048, 0, 0, 1 << 16, 0, 0), { code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => native.datapathStart(2, 1 as unknown as () => void, 8, 2048, 0, 0, 1 << 16, 0, 0), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => native.datapathStart(2, () => {}, 8, 2048, 0, 0, 1 << 16, 10, 300),
+    { code: 'ERR_OUT_OF_RANGE', message: 'datapathStart: busyPollUs 300 cannot be combined with realtime 10' });
+  assert.deepEqual(native.datapathThreadStats().length, 1, 'nothing started');
   assert.throws(() => native.datapathAttach(1, 0, FastPathKind.Udp, 0), { code: 'ERR_OUT_OF_RANGE' });
 });
 
