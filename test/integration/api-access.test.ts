@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canRunNetworkTests, CLI, nodeIn, run } from './support/lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 const skip = canRunNetworkTests();
 const CONFIG = `
@@ -39,7 +40,7 @@ describe('API access control', { skip, concurrency: false }, () => {
   for (const allowRemote of [false, true]) {
     it(allowRemote ? 'answers remote clients with --api-allow-remote' : 'refuses remote clients, answers local ones', async () => {
       const ready = join(dir, `ready-${allowRemote}`);
-      const child = spawn('ip', ['netns', 'exec', a, process.execPath, CLI, 'daemon', '--config', join(dir, 'cluster.yaml'),
+      const child = spawn('ip', ['netns', 'exec', a, process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', join(dir, 'cluster.yaml'),
         '--host', 'h1', '--ready-file', ready, '--api', '0.0.0.0:9765', ...(allowRemote ? ['--api-allow-remote'] : [])],
       { stdio: 'ignore' });
       const exited = new Promise((res) => child.on('exit', res));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canRunNetworkTests, CLI, nodeIn, run } from './support/lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 const skip = canRunNetworkTests() || (!existsSync('/usr/bin/setpriv') && 'needs setpriv (util-linux)');
 const CAP_NET_ADMIN = 12;
@@ -24,7 +25,7 @@ function daemon(ns: string, dir: string, keep: string[]) {
   const ready = join(dir, `ready-${keep.join('-') || 'none'}`);
   const caps = keep.map((c) => `,+${c}`).join('');
   const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', `--bounding-set=-all${caps}`, `--inh-caps=-all${caps}`,
-    ...(keep.length ? [`--ambient-caps=${keep.map((c) => `+${c}`).join(',')}`] : []), '--', process.execPath, CLI, 'daemon', '--config', join(dir, 'cluster.yaml'),
+    ...(keep.length ? [`--ambient-caps=${keep.map((c) => `+${c}`).join(',')}`] : []), '--', process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', join(dir, 'cluster.yaml'),
     '--host', 'h1', '--ready-file', ready], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });

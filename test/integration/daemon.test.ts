@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canRunNetworkTests, CLI, run, sluice } from './support/lab.js';
+import { DAEMON_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 const skip = canRunNetworkTests();
 
@@ -56,7 +57,7 @@ describe('daemon lifecycle', { skip, concurrency: false }, () => {
     const file = join(dir, 'good.yaml');
     const ready = join(dir, 'h1.ready');
     writeFileSync(file, cluster(hostNs, podNs));
-    const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CLI, 'daemon', '--config', file, '--host', 'h1',
+    const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, ...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', file, '--host', 'h1',
       '--ready-file', ready, '--api', 'off'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
