@@ -323,6 +323,17 @@ describe('PolicyEnforcer failure paths', () => {
 
 // --- ICMP errors, IPv6, sweeping -------------------------------------------------------
 
+/** An inline enforcer with a 10 s sweep and 60 s UDP idle timeout on a clock the test sets; closed after `run`. */
+async function withSweepGate(run: (gate: PolicyEnforcer, drv: GateDriver, clock: { now: number }) => Promise<void> | void): Promise<void> {
+  const clock = { now: 0 };
+  const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => clock.now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
+  try {
+    await run(gate, new GateDriver(gate), clock);
+  } finally {
+    await gate.close();
+  }
+}
+
 describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
   const ROUTER4 = ip4('10.0.9.1');
 
@@ -420,69 +431,48 @@ describe('PolicyEnforcer: related ICMP errors, IPv6, sweeping', () => {
     }
   });
 
-  it('the periodic sweep removes expired flows nobody looks up', async () => {
-    let now = 0;
-    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
-    const drv = new GateDriver(gate);
-    try {
-      for (let p = 0; p < 100; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1000 + p, 53), ya, xb);
-      assert.equal(gate.cache.size, 100);
-      now = 30_000;
-      gate.tick();
-      assert.equal(gate.cache.size, 100);
-      now = 61_000;
-      gate.tick();
-      assert.equal(gate.cache.size, 0);
-      assert.equal(gate.cache.expired, 100);
-    } finally {
-      await gate.close();
-    }
-  });
+  it('the periodic sweep removes expired flows nobody looks up', () => withSweepGate(async (gate, drv, clock) => {
+    for (let p = 0; p < 100; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1000 + p, 53), ya, xb);
+    assert.equal(gate.cache.size, 100);
+    clock.now = 30_000;
+    gate.tick();
+    assert.equal(gate.cache.size, 100);
+    clock.now = 61_000;
+    gate.tick();
+    assert.equal(gate.cache.size, 0);
+    assert.equal(gate.cache.expired, 100);
+  }));
 
-  it('the sweep ages flows: afterwards the flows hit since come first in a dump', async () => {
-    let now = 0;
-    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
-    const drv = new GateDriver(gate);
+  it('the sweep ages flows: afterwards the flows hit since come first in a dump', () => withSweepGate(async (gate, drv, clock) => {
     const flow = (p: number) => udp4('10.0.2.10', '10.0.1.11', 1000 + p, 53);
-    try {
-      for (let round = 0; round < 2; round++) for (let p = 0; p < 100; p++) drv.send(flow(p), ya, xb);
-      const referenced = () => [...gate.cache.dumpSlots()].filter((s) => gate.cache.referenced(s)).length;
-      assert.equal(referenced(), 100, 'hit twice: all referenced');
-      now = 10_000;
-      gate.tick();
-      assert.equal(referenced(), 0, 'the sweep cleared every bit');
-      assert.equal(gate.cache.size, 100, 'and expired nothing');
-      drv.send(flow(57), ya, xb);
-      const first = gate.cache.dumpSlots()[0];
-      assert.equal(referenced(), 1);
-      assert.ok(gate.cache.referenced(first), 'the flow hit after the sweep is first');
-      assert.equal(gate.cache.read(first).srcPort, 1057);
-    } finally {
-      await gate.close();
-    }
-  });
+    for (let round = 0; round < 2; round++) for (let p = 0; p < 100; p++) drv.send(flow(p), ya, xb);
+    const referenced = () => [...gate.cache.dumpSlots()].filter((s) => gate.cache.referenced(s)).length;
+    assert.equal(referenced(), 100, 'hit twice: all referenced');
+    clock.now = 10_000;
+    gate.tick();
+    assert.equal(referenced(), 0, 'the sweep cleared every bit');
+    assert.equal(gate.cache.size, 100, 'and expired nothing');
+    drv.send(flow(57), ya, xb);
+    const first = gate.cache.dumpSlots()[0];
+    assert.equal(referenced(), 1);
+    assert.ok(gate.cache.referenced(first), 'the flow hit after the sweep is first');
+    assert.equal(gate.cache.read(first).srcPort, 1057);
+  }));
 
-  it('a sweep of more slots than one slice goes on in later turns, and skips freed and live slots', async () => {
-    let now = 0;
-    const gate = new PolicyEnforcer({ mode: 'inline', timers: false, clock: () => now, sweepIntervalMs: 10_000, cache: { udpIdleMs: 60_000 } });
-    const drv = new GateDriver(gate);
+  it('a sweep of more slots than one slice goes on in later turns, and skips freed and live slots', () => withSweepGate(async (gate, drv, clock) => {
     const flows = 20_000;
-    try {
-      for (let p = 0; p < flows; p++) drv.send(udp4('10.0.2.10', `10.0.1.${11 + (p >> 14)}`, 1024 + (p & 0x3fff), 53), ya, xb);
-      assert.equal(gate.cache.size, flows);
-      now = 50_000;
-      gate.cache.setNow(now); // the clock only (tick() would start a sweep)
-      for (let p = 0; p < 10; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1024 + p, 53), ya, xb); // refreshed: live at 61 s
-      now = 61_000;
-      gate.tick();
-      assert.ok(gate.cache.size > 10, `one slice per turn: ${gate.cache.size} left after the first`);
-      for (let i = 0; i < 10 && gate.cache.size > 10; i++) await new Promise((r) => setImmediate(r));
-      assert.equal(gate.cache.size, 10);
-      assert.equal(gate.cache.expired, flows - 10);
-    } finally {
-      await gate.close();
-    }
-  });
+    for (let p = 0; p < flows; p++) drv.send(udp4('10.0.2.10', `10.0.1.${11 + (p >> 14)}`, 1024 + (p & 0x3fff), 53), ya, xb);
+    assert.equal(gate.cache.size, flows);
+    clock.now = 50_000;
+    gate.cache.setNow(clock.now); // the clock only (tick() would start a sweep)
+    for (let p = 0; p < 10; p++) drv.send(udp4('10.0.2.10', '10.0.1.11', 1024 + p, 53), ya, xb); // refreshed: live at 61 s
+    clock.now = 61_000;
+    gate.tick();
+    assert.ok(gate.cache.size > 10, `one slice per turn: ${gate.cache.size} left after the first`);
+    for (let i = 0; i < 10 && gate.cache.size > 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(gate.cache.size, 10);
+    assert.equal(gate.cache.expired, flows - 10);
+  }));
 });
 
 // --- the flow table underneath: slots, eviction while pending, in-flight answers ---------
