@@ -41,4 +41,9 @@ bool CheckWriteSlots(Napi::Env env, const char* fn, const Span<uint8_t>& buf, co
 // A bounds check for single-range functions (checksums): off + len <= bufLen.
 bool CheckRange(Napi::Env env, const char* fn, const char* what, int64_t off, int64_t len, size_t bufLen);
 
+// Registers fn on exports as `name`, which is also the JS function's name (stack traces).
+inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Function::Callback fn) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
 }  // namespace sluice

@@ -163,10 +163,10 @@ Napi::Value IncrementalUpdate(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitChecksum(Napi::Env env, Napi::Object exports) {
-  exports.Set("checksum", Napi::Function::New(env, Checksum, "checksum"));
-  exports.Set("ipv4HeaderChecksum", Napi::Function::New(env, Ipv4HeaderChecksum, "ipv4HeaderChecksum"));
-  exports.Set("l4Checksum", Napi::Function::New(env, L4Checksum, "l4Checksum"));
-  exports.Set("incrementalUpdate", Napi::Function::New(env, IncrementalUpdate, "incrementalUpdate"));
+  Export(env, exports, "checksum", Checksum);
+  Export(env, exports, "ipv4HeaderChecksum", Ipv4HeaderChecksum);
+  Export(env, exports, "l4Checksum", L4Checksum);
+  Export(env, exports, "incrementalUpdate", IncrementalUpdate);
 }
 
 }  // namespace sluice

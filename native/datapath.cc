@@ -808,13 +808,13 @@ void ForEachCtx(void (*fn)(const Ctx&, void*), void* arg) {
 
 void InitDatapath(Napi::Env env, Napi::Object exports) {
   using namespace fp;
-  exports.Set("fastPathForget", Napi::Function::New(env, Forget, "fastPathForget"));
-  exports.Set("datapathStart", Napi::Function::New(env, Start, "datapathStart"));
-  exports.Set("datapathStop", Napi::Function::New(env, Stop, "datapathStop"));
-  exports.Set("datapathAttach", Napi::Function::New(env, AttachToThread, "datapathAttach"));
-  exports.Set("datapathDrain", Napi::Function::New(env, Drain, "datapathDrain"));
-  exports.Set("datapathThreadStats", Napi::Function::New(env, ThreadStats, "datapathThreadStats"));
-  exports.Set("udpSetSteering", Napi::Function::New(env, UdpSetSteering, "udpSetSteering"));
+  Export(env, exports, "fastPathForget", Forget);
+  Export(env, exports, "datapathStart", Start);
+  Export(env, exports, "datapathStop", Stop);
+  Export(env, exports, "datapathAttach", AttachToThread);
+  Export(env, exports, "datapathDrain", Drain);
+  Export(env, exports, "datapathThreadStats", ThreadStats);
+  Export(env, exports, "udpSetSteering", UdpSetSteering);
 }
 
 }  // namespace sluice

@@ -806,12 +806,12 @@ bool FastPathOnReadable(int fd) {
 
 void InitFastPath(Napi::Env env, Napi::Object exports) {
   using namespace fp;
-  exports.Set("fastPathAttach", Napi::Function::New(env, Attach, "fastPathAttach"));
-  exports.Set("fastPathInstall", Napi::Function::New(env, Install, "fastPathInstall"));
-  exports.Set("fastPathClear", Napi::Function::New(env, Clear, "fastPathClear"));
-  exports.Set("fastPathStats", Napi::Function::New(env, GetStats, "fastPathStats"));
-  exports.Set("fastPathFdStats", Napi::Function::New(env, GetFdStats, "fastPathFdStats"));
-  exports.Set("fastPathPeerStats", Napi::Function::New(env, GetPeerStats, "fastPathPeerStats"));
+  Export(env, exports, "fastPathAttach", Attach);
+  Export(env, exports, "fastPathInstall", Install);
+  Export(env, exports, "fastPathClear", Clear);
+  Export(env, exports, "fastPathStats", GetStats);
+  Export(env, exports, "fastPathFdStats", GetFdStats);
+  Export(env, exports, "fastPathPeerStats", GetPeerStats);
   InitDatapath(env, exports);  // datapath.cc: fastPathForget and the datapath threads
 }
 

@@ -7,6 +7,8 @@
 
 #include <napi.h>
 
+#include "args.h"
+
 namespace sluice {
 
 namespace {
@@ -34,7 +36,7 @@ Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
-  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
+  Export(env, exports, "mallocTrim", MallocTrim);
 }
 
 }  // namespace sluice

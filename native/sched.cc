@@ -35,7 +35,7 @@ Napi::Value SetRealtime(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSched(Napi::Env env, Napi::Object exports) {
-  exports.Set("setRealtime", Napi::Function::New(env, SetRealtime, "setRealtime"));
+  Export(env, exports, "setRealtime", SetRealtime);
 }
 
 }  // namespace sluice

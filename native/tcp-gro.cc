@@ -266,7 +266,7 @@ size_t CoalesceLoop(uint8_t* buf, const int32_t* offsets, const int32_t* lengths
 }
 
 void InitGro(Napi::Env env, Napi::Object exports) {
-  exports.Set("groCoalesce", Napi::Function::New(env, GroCoalesce, "groCoalesce"));
+  Export(env, exports, "groCoalesce", GroCoalesce);
 }
 
 }  // namespace sluice

@@ -270,9 +270,9 @@ int64_t WriteLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths
 }
 
 void InitTunVnet(Napi::Env env, Napi::Object exports) {
-  exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload, "tunSetOffload"));
-  exports.Set("readBatchVnet", Napi::Function::New(env, ReadBatchVnet, "readBatchVnet"));
-  exports.Set("writeBatchGso", Napi::Function::New(env, WriteBatchGso, "writeBatchGso"));
+  Export(env, exports, "tunSetOffload", TunSetOffload);
+  Export(env, exports, "readBatchVnet", ReadBatchVnet);
+  Export(env, exports, "writeBatchGso", WriteBatchGso);
 }
 
 }  // namespace sluice

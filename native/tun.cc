@@ -215,11 +215,11 @@ int64_t ReadPlainLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* len
 }
 
 void InitTun(Napi::Env env, Napi::Object exports) {
-  exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
-  exports.Set("tunSetPersist", Napi::Function::New(env, TunSetPersist, "tunSetPersist"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
-  exports.Set("readBatch", Napi::Function::New(env, ReadBatch, "readBatch"));
-  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
+  Export(env, exports, "openTun", OpenTun);
+  Export(env, exports, "tunSetPersist", TunSetPersist);
+  Export(env, exports, "closeFd", CloseFd);
+  Export(env, exports, "readBatch", ReadBatch);
+  Export(env, exports, "writeBatch", WriteBatch);
 }
 
 }  // namespace sluice

@@ -362,10 +362,10 @@ int64_t SendGsoLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengt
 }
 
 void InitUdpGso(Napi::Env env, Napi::Object exports) {
-  exports.Set("sendBatchGso", Napi::Function::New(env, SendBatchGso, "sendBatchGso"));
-  exports.Set("udpSetGro", Napi::Function::New(env, UdpSetGro, "udpSetGro"));
-  exports.Set("udpGsoSupported", Napi::Function::New(env, UdpGsoSupported, "udpGsoSupported"));
-  exports.Set("offloadStats", Napi::Function::New(env, OffloadStats, "offloadStats"));
+  Export(env, exports, "sendBatchGso", SendBatchGso);
+  Export(env, exports, "udpSetGro", UdpSetGro);
+  Export(env, exports, "udpGsoSupported", UdpGsoSupported);
+  Export(env, exports, "offloadStats", OffloadStats);
 }
 
 }  // namespace sluice

@@ -280,10 +280,10 @@ int64_t RecvLoop(int fd, uint8_t* buf, const int32_t* offsets, int32_t* lengths,
 }
 
 void InitUdp(Napi::Env env, Napi::Object exports) {
-  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
-  exports.Set("udpLocalPort", Napi::Function::New(env, UdpLocalPort, "udpLocalPort"));
-  exports.Set("recvBatch", Napi::Function::New(env, RecvBatch, "recvBatch"));
-  exports.Set("sendBatch", Napi::Function::New(env, SendBatch, "sendBatch"));
+  Export(env, exports, "udpOpen", UdpOpen);
+  Export(env, exports, "udpLocalPort", UdpLocalPort);
+  Export(env, exports, "recvBatch", RecvBatch);
+  Export(env, exports, "sendBatch", SendBatch);
 }
 
 }  // namespace sluice
