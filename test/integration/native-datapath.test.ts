@@ -204,24 +204,41 @@ test('datapath ring: a padding record in the last 8 bytes stays inside the ring 
   assert.deepEqual(JSON.parse(r.stdout), { got: [32736, 32744, 100, 200], ringDrops: 0 });
 });
 
-test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (its number may be reused)', async () => {
+/**
+ * Datapath threads started with `onMisses` and `prefixLen`; thread 1 polls a loopback socket of the
+ * SO_REUSEPORT group keyed by `main`, and send() puts one 100-byte datagram on it. Threads stopped
+ * and sockets closed after `run`.
+ */
+async function withThreadSocket(onMisses: () => void, prefixLen: number,
+  run: (t: { main: number; send: () => void }) => Promise<void>): Promise<void> {
   let main = -1, worker = -1, sender = -1, started = false;
   try {
     main = native.udpOpen(LOOPBACK, 0, 1 << 20);
     worker = native.udpOpen(LOOPBACK, 0, 1 << 20);
     sender = native.udpOpen(LOOPBACK, 0, 1 << 20);
     const wport = native.udpLocalPort(worker);
+    native.datapathStart(2, onMisses, SLOTS, MAX_LEN, prefixLen, 0, 1 << 16, 0, 0);
+    started = true;
+    native.datapathAttach(1, worker, FastPathKind.Udp, main);
+    const data = Buffer.alloc(100, 0x55);
+    await run({
+      main,
+      send: () => assert.equal(native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(data.length),
+        Uint32Array.of(LOOPBACK), Uint16Array.of(wport), 1), 1),
+    });
+  } finally {
+    if (started) native.datapathStop();
+    closeFds([worker, main, sender]);
+  }
+}
+
+test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (its number may be reused)', () =>
+  withThreadSocket(() => {}, PREFIX.length, async ({ main, send }) => { // JS does not drain on its own
     const buf = Buffer.alloc(SLOTS * SLOT);
     const offsets = new Int32Array(SLOTS).map((_, i) => i * SLOT + 64);
     const lengths = new Int32Array(SLOTS), gso = new Int32Array(SLOTS), addrs = new Uint32Array(SLOTS);
     const ports = new Uint16Array(SLOTS), fds = new Int32Array(SLOTS);
     const drain = () => native.datapathDrain(buf, offsets, lengths, gso, addrs, ports, fds, SLOTS, MAX_LEN);
-    native.datapathStart(2, () => {}, SLOTS, MAX_LEN, PREFIX.length, 0, 1 << 16, 0, 0); // JS does not drain on its own
-    started = true;
-    native.datapathAttach(1, worker, FastPathKind.Udp, main);
-    const data = Buffer.alloc(100, 0x55);
-    const send = () => assert.equal(native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(data.length),
-      Uint32Array.of(LOOPBACK), Uint16Array.of(wport), 1), 1);
     send();
     let n = 0;
     await until(() => (n = drain()) > 0, 2000, 'the first miss'); // JS drains queued misses
@@ -233,11 +250,7 @@ test('fastPathForget(keyFd) drops the misses of fd still queued in the rings (it
     await sleep(20); // toJs is counted just before the push
     native.fastPathForget(main); // the socket closes next: its fd number is free for another
     assert.equal(drain(), 0, 'the queued misses of the forgotten fd are gone');
-  } finally {
-    if (started) native.datapathStop();
-    closeFds([worker, main, sender]);
-  }
-});
+  }));
 
 test('FastPath.close without threads of its own leaves the running datapath threads alone', () => {
   let started = false, udp = -1;
@@ -259,19 +272,9 @@ test('FastPath.close without threads of its own leaves the running datapath thre
 });
 
 test('a wake-up queued before datapathStop never calls that onMisses later (it would drain the next threads)', async () => {
-  let main = -1, worker = -1, sender = -1, started = false;
-  try {
-    main = native.udpOpen(LOOPBACK, 0, 1 << 20);
-    worker = native.udpOpen(LOOPBACK, 0, 1 << 20);
-    sender = native.udpOpen(LOOPBACK, 0, 1 << 20);
-    const wport = native.udpLocalPort(worker);
-    let oldCalls = 0, newCalls = 0;
-    native.datapathStart(2, () => { oldCalls++; }, SLOTS, MAX_LEN, 0, 0, 1 << 16, 0, 0);
-    started = true;
-    native.datapathAttach(1, worker, FastPathKind.Udp, main);
-    const data = Buffer.alloc(100, 0x55);
-    assert.equal(native.sendBatch(sender, data, Int32Array.of(0), Int32Array.of(data.length),
-      Uint32Array.of(LOOPBACK), Uint16Array.of(wport), 1), 1);
+  let oldCalls = 0, newCalls = 0;
+  await withThreadSocket(() => { oldCalls++; }, 0, async ({ send }) => {
+    send();
     // Without yielding to the event loop: the thread pushes the miss and queues a wake-up of JS.
     const end = Date.now() + 2000;
     while (native.datapathThreadStats()[1].wakeups < 1) assert.ok(Date.now() < end, 'the thread wakes JS');
@@ -280,10 +283,7 @@ test('a wake-up queued before datapathStop never calls that onMisses later (it w
     await sleep(50);
     assert.equal(oldCalls, 0, 'the stopped threads\' onMisses is not called');
     assert.equal(newCalls, 0);
-  } finally {
-    if (started) native.datapathStop();
-    closeFds([worker, main, sender]);
-  }
+  });
 });
 
 test('FastPath.attach: when attaching a later queue fails, the queues attached before still map to the endpoint', () => {
