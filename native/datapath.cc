@@ -148,7 +148,7 @@ void* ThreadMain(void* arg) {
   while (!t->stop.load(std::memory_order_acquire)) {
     // Busy polling: for busyNs after a packet, poll without sleeping, so the answer a packet
     // provokes is picked up without a wake-up. sched_yield lets other runnable tasks of the normal
-    // class go first (the threads are never SCHED_FIFO while busy polling: Forwarder refuses it).
+    // class go first (the threads are never SCHED_FIFO while busy polling: Start refuses it).
     const bool spin = busyNs > 0 && NowNs() < spinUntil;
     int n = epoll_wait(t->epfd, ev, 32, spin ? 0 : -1);
     if (n < 0) {
