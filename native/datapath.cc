@@ -762,17 +762,7 @@ bool RingPush(Ctx& c, int keyFd, int kind, const uint8_t* data, int32_t len, int
 }
 
 void SumThreadStats(Stats* s) {
-  for (Thread* t : threads) {
-    const Stats& m = t->ctx.stats;
-    s->installs += m.installs;
-    s->hits += m.hits;
-    s->misses += m.misses;
-    s->toJs += m.toJs;
-    s->evictions += m.evictions;
-    s->txDrops += m.txDrops;
-    s->ringDrops += m.ringDrops;
-    s->wakeups += m.wakeups;
-  }
+  for (Thread* t : threads) s->Add(t->ctx.stats);
 }
 
 bool MainOffFastPath() { return mainOff; }

@@ -73,6 +73,19 @@ constexpr size_t kPeerSlots = 1024;
 struct Stats {
   RelaxedCounter installs, hits, misses, toJs, evictions, txDrops, ringDrops, wakeups;
   RelaxedCounter busyPollHits;  // datapath threads: polls that found packets while busy polling
+
+  // Adds every counter of `m` (totals over the threads).
+  void Add(const Stats& m) {
+    installs += m.installs;
+    hits += m.hits;
+    misses += m.misses;
+    toJs += m.toJs;
+    evictions += m.evictions;
+    txDrops += m.txDrops;
+    ringDrops += m.ringDrops;
+    wakeups += m.wakeups;
+    busyPollHits += m.busyPollHits;
+  }
 };
 
 // Queued output of one run, flushed at its end.

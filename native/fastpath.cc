@@ -649,15 +649,7 @@ Napi::Value Clear(const Napi::CallbackInfo&) {
 }
 
 void Totals(Stats& s) {
-  const Stats& m = mainCtx.stats;
-  s.installs += m.installs;
-  s.hits += m.hits;
-  s.misses += m.misses;
-  s.toJs += m.toJs;
-  s.evictions += m.evictions;
-  s.txDrops += m.txDrops;
-  s.ringDrops += m.ringDrops;
-  s.wakeups += m.wakeups;
+  s.Add(mainCtx.stats);
   SumThreadStats(&s);
 }
 
